@@ -1,0 +1,165 @@
+"""The fast command channel: one paramiko SSH connection to the guest agent.
+
+The agent is started once (sshd and the login shell cost seconds under TCG); each
+command afterwards is one JSON line each way on the open channel.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import select
+import shlex
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from vm.errors import ChannelLost, CommandFailed, CommandTimeout
+
+AGENT = Path(__file__).resolve().parent / "agent.py"
+# How long past a command's own timeout the host waits for the agent's reply
+# before it suspects the guest: TCG guests under load answer slowly.
+REPLY_GRACE_S = 60.0
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    cmd: str
+    rc: int | None
+    stdout: str
+    stderr: str
+    duration: float
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+    def check(self) -> CommandResult:
+        if self.timed_out:
+            raise CommandTimeout(self.cmd, self.duration, self)
+        if self.rc != 0:
+            raise CommandFailed(self)
+        return self
+
+
+@dataclass(frozen=True)
+class Background:
+    """A process started in the guest with spawn(); the agent keeps its output."""
+
+    pid: int
+    cmd: str
+
+
+def _text(b64: str) -> str:
+    return base64.b64decode(b64).decode("utf-8", "replace")
+
+
+class AgentChannel:
+    def __init__(self, client: paramiko.SSHClient, python: str = "/usr/bin/python3"):
+        self.client = client
+        self._lock = threading.Lock()
+        self._buf = b""
+        self._chan = client.get_transport().open_session()
+        self._chan.exec_command(f"exec {shlex.quote(python)} -u {shlex.quote(str(AGENT))}")
+        hello = self._read_line(timeout=120)
+        if not hello.get("ready"):
+            raise ChannelLost(f"agent did not start: {hello}")
+        self.agent_pid = hello["pid"]
+
+    # -- transport ---------------------------------------------------------
+    def _read_line(self, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            r, _, _ = select.select([self._chan], [], [], min(left, 1.0))
+            if r:
+                data = self._chan.recv(1 << 20)
+                if not data:
+                    err = self._chan.recv_stderr(65536).decode(errors="replace").strip()
+                    raise ChannelLost(f"agent channel closed{': ' + err[-500:] if err else ''}")
+                self._buf += data
+            elif self._chan.closed or self._chan.exit_status_ready():
+                raise ChannelLost("agent exited")
+        line, self._buf = self._buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def request(self, op: str, reply_timeout: float | None = None, **fields) -> dict:
+        """One round trip. TimeoutError if the agent does not answer in time."""
+        with self._lock:
+            try:
+                self._chan.sendall((json.dumps({"op": op, **fields}) + "\n").encode())
+            except (OSError, EOFError, paramiko.SSHException) as e:
+                raise ChannelLost(f"cannot send to agent: {e}") from None
+            reply = self._read_line(reply_timeout if reply_timeout is not None else REPLY_GRACE_S)
+        if not reply.pop("ok"):
+            raise RuntimeError(f"agent {op} failed: {reply['error']}")
+        return reply
+
+    # -- commands ----------------------------------------------------------
+    def run(self, cmd: str, timeout: float = 60, check: bool = False, input: bytes = b"",
+            env: dict | None = None, cwd: str | None = None) -> CommandResult:
+        """Run a shell command in the guest; CommandTimeout if it outlives `timeout`."""
+        r = self.request("run", reply_timeout=timeout + REPLY_GRACE_S, cmd=cmd, timeout=timeout,
+                         input=base64.b64encode(input).decode(), env=env, cwd=cwd)
+        res = CommandResult(cmd, r["rc"], _text(r["stdout"]), _text(r["stderr"]), r["duration"],
+                            r["timed_out"])
+        if res.timed_out:
+            raise CommandTimeout(cmd, timeout, res)
+        return res.check() if check else res
+
+    def spawn(self, cmd: str, env: dict | None = None, cwd: str | None = None) -> Background:
+        return Background(self.request("spawn", cmd=cmd, env=env, cwd=cwd)["pid"], cmd)
+
+    def poll(self, proc: Background) -> CommandResult:
+        r = self.request("poll", pid=proc.pid)
+        return CommandResult(proc.cmd, r["rc"], _text(r["stdout"]), _text(r["stderr"]), 0.0)
+
+    def wait(self, proc: Background, timeout: float = 60) -> CommandResult:
+        t0 = time.monotonic()
+        r = self.request("wait", reply_timeout=timeout + REPLY_GRACE_S, pid=proc.pid, timeout=timeout)
+        res = CommandResult(proc.cmd, r["rc"], _text(r["stdout"]), _text(r["stderr"]),
+                            time.monotonic() - t0, r["rc"] is None)
+        if res.timed_out:
+            raise CommandTimeout(proc.cmd, timeout, res)
+        return res
+
+    def signal(self, proc: Background, sig: int = 15, group: bool = True) -> None:
+        self.request("signal", pid=proc.pid, signal=int(sig), group=group)
+
+    def reap(self) -> dict:
+        return self.request("reap", reply_timeout=REPLY_GRACE_S + 10)
+
+    def ping(self, timeout: float = 10) -> float:
+        t0 = time.monotonic()
+        self.request("ping", reply_timeout=timeout)
+        return time.monotonic() - t0
+
+    def read_file(self, path: str) -> bytes:
+        return base64.b64decode(self.request("read_file", path=path)["data"])
+
+    def read_text(self, path: str) -> str:
+        return self.read_file(path).decode("utf-8", "replace")
+
+    def write_file(self, path: str, data: bytes, mode: int | None = None) -> None:
+        fields = {"path": path, "data": base64.b64encode(data).decode()}
+        if mode is not None:
+            fields["mode"] = mode
+        self.request("write_file", **fields)
+
+    def copy_in(self, local: Path, guest_path: str) -> None:
+        self.write_file(guest_path, Path(local).read_bytes(), mode=Path(local).stat().st_mode & 0o777)
+
+    def copy_out(self, guest_path: str, local: Path) -> None:
+        Path(local).write_bytes(self.read_file(guest_path))
+
+    def close(self) -> None:
+        try:
+            self._chan.close()
+        except Exception:
+            pass

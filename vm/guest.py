@@ -1,0 +1,296 @@
+"""One guest: boot a kernel with virtme-ng, talk to it over the agent channel, stop it.
+
+Boot: `vng --ssh PORT --ssh-tcp` with HOME pointed at a private session directory,
+so virtme-ng generates a fresh SSH key pair for this guest only (mode 0600,
+removed at shutdown). QEMU user networking gets `restrict=on` (no route out of
+the guest) and its one forward binds 127.0.0.1. The guest runs a holder command
+until we stop it; vng powers the guest off when that command ends.
+
+Every failure of the channel is diagnosed into one verdict: a panic on the
+console, QEMU gone, a guest that no longer answers SSH (hung), or just the agent
+channel lost.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paramiko
+
+from kernels.cache import CachedKernel
+from vm import accel as accel_mod
+from vm import console
+from vm.channel import AgentChannel, Background, CommandResult
+from vm.errors import BootFailed, ChannelLost, GuestError, GuestHung, KernelPanic
+
+REPO = Path(__file__).resolve().parent.parent
+HOLD_SCRIPT = Path(__file__).resolve().parent / "guest_hold.sh"
+HOLDER = "sleep 987654321"  # what the hold script execs; ending it powers the guest off
+
+
+@dataclass(frozen=True)
+class GuestOptions:
+    cpus: int = 2
+    memory: str = "2G"
+    append: tuple[str, ...] = ()
+    accel: str | None = None  # None: decide by evidence (vm.accel)
+    boot_timeout: float = 300.0
+    rwdirs: tuple[str, ...] = ()
+    extra_vng: tuple[str, ...] = field(default=())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _vng() -> str:
+    # vng runs virtme-run from PATH: both live beside our interpreter in the venv.
+    here = Path(sys.executable).parent / "vng"
+    return str(here) if here.exists() else "vng"
+
+
+class Guest:
+    def __init__(self, kernel: CachedKernel, options: GuestOptions, log_dir: Path, label: str = ""):
+        self.kernel = kernel
+        self.options = options
+        self.log_dir = Path(log_dir)
+        self.label = label or kernel.name
+        self.console_log = self.log_dir / f"console-{self.label}.log"
+        self.proc: subprocess.Popen | None = None
+        self.channel: AgentChannel | None = None
+        self.client: paramiko.SSHClient | None = None
+        self.dead: GuestError | None = None
+        self.accel: accel_mod.Accel | None = None
+        self.boot_seconds: float | None = None
+        self._home: Path | None = None
+        self._reaper_w: int | None = None
+        self._reaper: subprocess.Popen | None = None
+        self.port: int | None = None
+
+    # -- lifecycle -----------------------------------------------------------
+    def command_line(self) -> list[str]:
+        o = self.options
+        cmd = [_vng(), "-v", "-r", str(self.kernel.boot_target), "--cpus", str(o.cpus),
+               "--memory", o.memory, "--ssh", str(self.port), "--ssh-tcp",
+               "--qemu-opts=-set netdev.ssh.restrict=on"]
+        if self.accel.name == "tcg":
+            cmd.append("--disable-kvm")
+        for d in o.rwdirs:
+            cmd += ["--rwdir", d]
+        if o.append:
+            cmd += ["--append", " ".join(o.append)]
+        return cmd + list(o.extra_vng) + ["--exec", f"/bin/sh {HOLD_SCRIPT}"]
+
+    def boot(self) -> Guest:
+        t0 = time.monotonic()
+        self.accel = accel_mod.choose(self.kernel.image, self.options.accel)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._home = Path(tempfile.mkdtemp(prefix="iowitness-vm-"))  # 0700: keys live here
+        self.port = free_port()
+        env = dict(os.environ, HOME=str(self._home),
+                   PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}")
+        with open(self.console_log, "ab") as con:
+            self.proc = subprocess.Popen(self.command_line(), stdin=subprocess.DEVNULL, stdout=con,
+                                         stderr=con, env=env, cwd="/", start_new_session=True)
+        r, self._reaper_w = os.pipe()
+        self._reaper = subprocess.Popen([sys.executable, "-m", "vm.reaper", str(self.proc.pid), str(r)],
+                                        pass_fds=(r,), cwd=REPO, start_new_session=True)
+        os.close(r)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.kill()
+            raise
+        self.boot_seconds = time.monotonic() - t0
+        return self
+
+    def _key(self) -> paramiko.PKey:
+        return paramiko.Ed25519Key.from_private_key_file(
+            str(self._home / ".cache" / "virtme-ng" / ".ssh" / "id_virtme"))
+
+    def _connect(self, timeout: float) -> paramiko.SSHClient:
+        c = paramiko.SSHClient()
+        c.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # host key is new every session
+        c.connect("127.0.0.1", self.port, username="root", pkey=self._key(), allow_agent=False,
+                  look_for_keys=False, timeout=timeout, banner_timeout=timeout, auth_timeout=timeout)
+        c.get_transport().set_keepalive(15)
+        return c
+
+    def _sshd_answers(self) -> bool:
+        """True once the guest's sshd sends its banner (QEMU accepts the TCP
+        connection long before that, and paramiko logs every early failure)."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=3) as s:
+                return s.recv(4).startswith(b"SSH-")
+        except OSError:
+            return False
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.options.boot_timeout
+        while True:
+            text = self.console_text()
+            panic = console.find_panic(text)
+            if panic:
+                raise KernelPanic(f"{self.label}: kernel panic during boot:\n{panic}")
+            if self.proc.poll() is not None:
+                tail = "\n".join(text.strip().splitlines()[-15:])
+                raise BootFailed(f"{self.label}: vng exited with {self.proc.returncode} before the guest "
+                                 f"was ready; console tail:\n{tail}")
+            if time.monotonic() > deadline:
+                tail = "\n".join(text.strip().splitlines()[-15:])
+                raise BootFailed(f"{self.label}: not ready after {self.options.boot_timeout:.0f}s "
+                                 f"(no SSH); console tail:\n{tail}")
+            if not self._sshd_answers():
+                time.sleep(1)
+                continue
+            try:
+                self.client = self._connect(timeout=10)
+                self.channel = AgentChannel(self.client)
+                return
+            except (OSError, paramiko.SSHException, EOFError, ChannelLost, TimeoutError):
+                if self.client:
+                    self.client.close()
+                self.client = None
+                time.sleep(1)
+
+    def alive(self) -> bool:
+        return self.dead is None and self.proc is not None and self.proc.poll() is None
+
+    def shutdown(self, timeout: float = 30) -> None:
+        """Power the guest off by ending its holder command; kill it if it does not go."""
+        if self.proc and self.proc.poll() is None and self.channel and self.dead is None:
+            try:
+                self.channel.request("run", reply_timeout=10, cmd=f"pkill -x -f '{HOLDER}'", timeout=5)
+            except Exception:
+                pass
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill()
+
+    def kill(self) -> None:
+        """Stop everything this guest started, whatever state it is in."""
+        if self.channel:
+            self.channel.close()
+        if self.client:
+            self.client.close()
+        if self.proc and self.proc.poll() is None:
+            for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 10)):
+                try:
+                    os.killpg(self.proc.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    self.proc.wait(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        if self.proc:
+            try:  # QEMU may outlive vng in the same group
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self._reaper_w is not None:
+            os.close(self._reaper_w)
+            self._reaper_w = None
+        if self._reaper:
+            try:
+                self._reaper.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._reaper.kill()
+        if self._home:
+            shutil.rmtree(self._home, ignore_errors=True)
+            self._home = None
+
+    def __enter__(self) -> Guest:
+        return self.boot() if self.proc is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+
+    # -- diagnosis -----------------------------------------------------------
+    def console_text(self) -> str:
+        try:
+            return self.console_log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def diagnose(self, what: str) -> GuestError:
+        """Why the channel failed, as a verdict. Marks the guest dead."""
+        time.sleep(1)  # let a panic reach the console log
+        panic = console.find_panic(self.console_text())
+        if panic:
+            err: GuestError = KernelPanic(f"{self.label}: kernel panic during {what}:\n{panic}")
+        elif self.proc.poll() is not None:
+            err = GuestError(f"{self.label}: QEMU exited (rc {self.proc.returncode}) during {what}")
+        else:
+            try:
+                c = self._connect(timeout=20)
+                c.exec_command("true", timeout=20)[1].channel.recv_exit_status()
+                c.close()
+                err = ChannelLost(f"{self.label}: the agent channel was lost during {what}; SSH still answers")
+            except Exception:
+                err = GuestHung(f"{self.label}: the guest stopped answering (no agent, no SSH) during {what}")
+        self.dead = err
+        return err
+
+    def _call(self, what: str, fn, *args, **kwargs):
+        if self.dead is not None:
+            raise self.dead
+        try:
+            return fn(*args, **kwargs)
+        except (ChannelLost, TimeoutError, OSError, EOFError, paramiko.SSHException):
+            raise self.diagnose(what) from None
+
+    # -- the guest API tests use -------------------------------------------------
+    def run(self, cmd: str, timeout: float = 60, check: bool = False, **kw) -> CommandResult:
+        return self._call(f"`{cmd}`", self.channel.run, cmd, timeout=timeout, check=check, **kw)
+
+    def sh(self, cmd: str, timeout: float = 60) -> str:
+        """Run, require success, return stdout."""
+        return self.run(cmd, timeout=timeout, check=True).stdout
+
+    def spawn(self, cmd: str, **kw) -> Background:
+        return self._call(f"spawn `{cmd}`", self.channel.spawn, cmd, **kw)
+
+    def poll(self, proc: Background) -> CommandResult:
+        return self._call("poll", self.channel.poll, proc)
+
+    def wait(self, proc: Background, timeout: float = 60) -> CommandResult:
+        return self._call(f"wait for `{proc.cmd}`", self.channel.wait, proc, timeout=timeout)
+
+    def signal(self, proc: Background, sig: int = signal.SIGTERM, group: bool = True) -> None:
+        self._call("signal", self.channel.signal, proc, sig, group)
+
+    def reap(self) -> dict:
+        return self._call("reap", self.channel.reap)
+
+    def ping(self, timeout: float = 10) -> float:
+        return self._call("ping", self.channel.ping, timeout)
+
+    def read_file(self, path: str) -> bytes:
+        return self._call(f"read {path}", self.channel.read_file, path)
+
+    def read_text(self, path: str) -> str:
+        return self.read_file(path).decode("utf-8", "replace")
+
+    def write_file(self, path: str, data: bytes, mode: int | None = None) -> None:
+        self._call(f"write {path}", self.channel.write_file, path, data, mode)
+
+    def copy_in(self, local: Path, guest_path: str) -> None:
+        self._call(f"copy in {local}", self.channel.copy_in, local, guest_path)
+
+    def copy_out(self, guest_path: str, local: Path) -> None:
+        self._call(f"copy out {guest_path}", self.channel.copy_out, guest_path, local)

@@ -151,7 +151,10 @@ def _make(entry: SourceEntry, tree: Path, log: Path, prog: Progress, *targets: s
     """Run make with output to a log, reporting progress and elapsed time every 30 s."""
     jobs = str(os.cpu_count() or 2)
     with open(log, "a") as out:
-        proc = subprocess.Popen(["make", f"-j{jobs}", *targets], cwd=tree, stdout=out,
+        # GIT_DIR hidden: the tree is our own git repo, and setlocalversion would
+        # append "+" to the release for it.
+        env = dict(os.environ, GIT_DIR="/nonexistent")
+        proc = subprocess.Popen(["make", f"-j{jobs}", *targets], cwd=tree, stdout=out, env=env,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         done = threading.Event()
 

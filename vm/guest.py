@@ -280,6 +280,25 @@ class Guest:
     def ping(self, timeout: float = 10) -> float:
         return self._call("ping", self.channel.ping, timeout)
 
+    def wait_for_output(self, proc: Background, text: str, timeout: float = 60,
+                        stream: str = "both") -> CommandResult:
+        """Poll a background process until `text` shows in its output; fail if it exits first."""
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        while True:
+            r = self.poll(proc)
+            seen = {"stdout": r.stdout, "stderr": r.stderr, "both": r.stdout + r.stderr}[stream]
+            if text in seen:
+                return r
+            if r.rc is not None:
+                raise AssertionError(f"`{proc.cmd}` exited ({r.rc}) before printing {text!r}:\n"
+                                     f"{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"`{proc.cmd}` did not print {text!r} in {timeout}s:\n"
+                                     f"{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
     def read_file(self, path: str) -> bytes:
         return self._call(f"read {path}", self.channel.read_file, path)
 

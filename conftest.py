@@ -1,0 +1,210 @@
+"""The iowitness pytest plugin: kernels as parameters, one guest per kernel, honest verdicts.
+
+Tests that take the `guest` fixture run once per selected kernel (ids like
+`test_x[debian-6.12]`), grouped so each kernel boots once. Around each such
+test the guest's kernel log is marked and sliced, and an oops/BUG/WARNING or a
+taint change fails the test; what the test left behind is undone.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+import kernels
+from harness import requirements, results
+from kernels.errors import KernelError
+from vm import isolation, probes
+from vm.guest import Guest, GuestOptions
+from vm.pool import GuestPool
+
+REPO = Path(__file__).resolve().parent
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("iowitness")
+    g.addoption("--kernel", action="append", default=[], metavar="NAME",
+                help="kernel from kernels/catalog.yaml (repeatable; default: the catalog's defaults)")
+    g.addoption("--vm-cpus", type=int, default=2, help="guest CPUs (default 2)")
+    g.addoption("--vm-memory", default="2G", help="guest memory (default 2G)")
+    g.addoption("--vm-append", action="append", default=[], metavar="PARAM",
+                help="extra kernel boot parameter (repeatable), e.g. delayacct or nohz=off")
+    g.addoption("--vm-accel", choices=("kvm", "tcg"), default=None,
+                help="force the accelerator (default: KVM only if it is shown to work)")
+    g.addoption("--boot-timeout", type=float, default=300.0, help="seconds for a guest to become ready")
+    g.addoption("--results-dir", default=str(REPO / "results"), help="where results/<run-id>/ goes")
+
+
+def _on_sigterm(signum, frame):
+    # Turn SIGTERM into what Ctrl-C does: pytest then tears fixtures down (guests
+    # shut down) and still writes its reports.
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def pytest_configure(config):
+    for name, doc in requirements.MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {doc}")
+    if getattr(config, "workerinput", None) is not None:
+        return
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    run_dir = results.new_run_dir(Path(config.getoption("results_dir")).resolve())
+    config.stash[RUN_DIR] = run_dir
+    if not config.option.xmlpath:
+        config.option.xmlpath = str(run_dir / "junit.xml")
+    options = GuestOptions(cpus=config.getoption("vm_cpus"), memory=config.getoption("vm_memory"),
+                           append=tuple(config.getoption("vm_append")), accel=config.getoption("vm_accel"),
+                           boot_timeout=config.getoption("boot_timeout"))
+    config.stash[STATE] = _State(run_dir, options)
+
+
+RUN_DIR = pytest.StashKey[Path]()
+
+
+class _State:
+    def __init__(self, run_dir: Path, options: GuestOptions):
+        self.run_dir = run_dir
+        self.options = options
+        self.kernels: dict[str, kernels.CachedKernel] = {}
+        self.kernel_errors: dict[str, KernelError] = {}
+        self.guest_facts: dict[str, dict] = {}
+        self.pool = GuestPool(options, run_dir / "console", on_boot=self._booted)
+
+    def _booted(self, guest: Guest) -> None:
+        self.guest_facts[guest.label] = {
+            "kernel": guest.kernel.name, "release": probes.release(guest), "accel": guest.accel.name,
+            "accel_reason": guest.accel.reason, "boot_seconds": round(guest.boot_seconds, 1),
+            "command": guest.command_line(),
+        }
+        self.write_environment()
+
+    def write_environment(self) -> None:
+        results.write_environment(self.run_dir, self.kernels, self.guest_facts, self.options)
+
+
+STATE = pytest.StashKey[_State]()
+
+
+def pytest_unconfigure(config):
+    state = config.stash.get(STATE, None)
+    if state is not None:
+        state.pool.shutdown_all()
+        state.write_environment()
+
+
+def selected_kernels(config) -> list[str]:
+    names = config.getoption("kernel") or kernels.catalog.defaults()
+    return list(dict.fromkeys(names))
+
+
+def pytest_generate_tests(metafunc):
+    if "kernel_name" in metafunc.fixturenames:
+        names = selected_kernels(metafunc.config)
+        # scope="session" groups the tests by kernel: each kernel boots once.
+        metafunc.parametrize("kernel_name", names, ids=names, scope="session", indirect=True)
+
+
+@pytest.fixture(scope="session")
+def kernel_name(request):
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def kernel(request, kernel_name) -> kernels.CachedKernel:
+    """The selected kernel, fetched or built on first use, sha256-verified."""
+    state = request.config.stash[STATE]
+    if kernel_name in state.kernel_errors:
+        pytest.fail(str(state.kernel_errors[kernel_name]), pytrace=False)
+    try:
+        k = kernels.ensure(kernel_name)
+    except KernelError as e:
+        state.kernel_errors[kernel_name] = e
+        pytest.fail(f"kernel unavailable: {e}", pytrace=False)
+    state.kernels[kernel_name] = k
+    yield k
+    state.pool.release(kernel_name)  # the next kernel's tests start after this one's guest is down
+
+
+@pytest.fixture
+def guest(request, kernel) -> Guest:
+    """The kernel's guest for this test: booted if needed, cleaned up afterwards."""
+    state = request.config.stash[STATE]
+    g = state.pool.get(kernel)
+    node = request.node
+    for prop in (("kernel", kernel.name), ("kernel_version", kernel.version), ("accel", g.accel.name)):
+        node.user_properties.append(prop)
+    reason = requirements.unmet(node, g)
+    if reason:
+        pytest.skip(reason)
+    snap = isolation.begin(g, node.nodeid)
+    node.stash[SNAP] = (g, snap)
+    yield g
+    if g.alive():
+        undone = isolation.restore(g, snap)
+        if undone:
+            _save(state.run_dir / "dmesg" / kernel.name, node.nodeid, "\n".join(undone), ".cleanup")
+
+
+SNAP = pytest.StashKey[tuple]()
+
+
+def _save(d: Path, test_id: str, text: str, suffix: str) -> None:
+    d.mkdir(parents=True, exist_ok=True)
+    (d / (results.safe_name(test_id) + suffix + ".log")).write_text(text)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """After the test body: the kernel's log is part of the verdict."""
+    outcome = yield
+    entry = item.stash.get(SNAP, None)
+    if entry is None:
+        return outcome
+    g, snap = entry
+    if not g.alive():
+        return outcome
+    state = item.config.stash[STATE]
+    log = isolation.kernel_log_since(g, snap)
+    _save(state.run_dir / "dmesg" / g.kernel.name, item.nodeid, log, "")
+    bad = isolation.trouble(g, snap, log)
+    if bad:
+        raise AssertionError("the kernel complained during this test:\n" + "\n".join(bad[:20]))
+    return outcome
+
+
+class Sysctls:
+    """Set sysctls in the guest; every one is put back when the test ends."""
+
+    def __init__(self, guest: Guest):
+        self.guest = guest
+        self.saved: dict[str, str] = {}
+
+    @staticmethod
+    def path(name: str) -> str:
+        return "/proc/sys/" + name.replace(".", "/")
+
+    def get(self, name: str) -> str:
+        return self.guest.read_text(self.path(name)).strip()
+
+    def set(self, name: str, value) -> None:
+        if name not in self.saved:
+            self.saved[name] = self.get(name)
+        self.guest.write_file(self.path(name), str(value).encode())
+
+    def restore(self) -> None:
+        for name, value in reversed(list(self.saved.items())):
+            self.guest.write_file(self.path(name), value.encode())
+
+
+@pytest.fixture
+def sysctl(guest):
+    s = Sysctls(guest)
+    yield s
+    if guest.alive():
+        s.restore()
+
+
+@pytest.fixture
+def run_dir(request) -> Path:
+    return request.config.stash[STATE].run_dir

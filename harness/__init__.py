@@ -1,0 +1,1 @@
+"""The pytest side of iowitness: results directories, requirement markers."""

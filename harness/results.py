@@ -1,0 +1,59 @@
+"""A run's results directory: results/<run-id>/ with JUnit, logs and environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import subprocess
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def new_run_dir(base: Path) -> Path:
+    run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+    d = base / run_id
+    d.mkdir(parents=True)
+    latest = base / "latest"
+    try:  # points at the newest run; replaced atomically
+        tmp = base / f".latest-{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(run_id)
+        os.replace(tmp, latest)
+    except OSError:
+        pass
+    return d
+
+
+def safe_name(test_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\[\]-]+", "_", test_id)[-180:]
+
+
+def _version(cmd: list[str]) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout.strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def write_environment(run_dir: Path, kernels: dict, guests: dict, options) -> None:
+    """environment.json: what ran, on what, with what (rewritten as it grows)."""
+    from importlib.metadata import version
+    env = {
+        "host": {"kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "qemu": _version(["qemu-system-x86_64", "--version"]),
+        "virtme_ng": version("virtme-ng"),
+        "vm": {"cpus": options.cpus, "memory": options.memory, "append": list(options.append)},
+        "kernels": {
+            name: {"version": k.version, "kind": k.manifest.get("kind"), "image_sha256": k.image_sha256,
+                   "packages": k.manifest.get("packages", []), "dir": str(k.dir)}
+            for name, k in kernels.items()
+        },
+        "guests": guests,
+    }
+    tmp = run_dir / ".environment.json.tmp"
+    tmp.write_text(json.dumps(env, indent=1))
+    os.replace(tmp, run_dir / "environment.json")

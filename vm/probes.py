@@ -1,0 +1,65 @@
+"""Facts read from inside a running guest (the kernel's own view, not the catalog's)."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from pathlib import Path
+
+from vm.guest import Guest
+
+# Taint bits tests set on purpose by loading iowitness's own modules
+# (Documentation/admin-guide/tainted-kernels.rst): O = out-of-tree (12),
+# E = unsigned (13). Any other new bit (W, D, L, ...) means the kernel complained.
+EXPECTED_TAINT_MASK = (1 << 12) | (1 << 13)
+
+
+def kernel_version(guest: Guest) -> tuple[int, int, int]:
+    """The upstream version: Debian's ABI name hides the sublevel, /proc/version has it."""
+    text = guest.read_text("/proc/version")
+    m = re.search(r"Debian (\d+)\.(\d+)\.(\d+)", text) or re.search(r"version (\d+)\.(\d+)(?:\.(\d+))?", text)
+    return tuple(int(x or 0) for x in m.groups())
+
+
+def release(guest: Guest) -> str:
+    return guest.sh("uname -r").strip()
+
+
+def possible_cpus(guest: Guest) -> int:
+    """num_possible_cpus(), from /sys/devices/system/cpu/possible (e.g. "0-1")."""
+    total = 0
+    for part in guest.read_text("/sys/devices/system/cpu/possible").strip().split(","):
+        lo, _, hi = part.partition("-")
+        total += int(hi or lo) - int(lo) + 1
+    return total
+
+
+def taint(guest: Guest) -> int:
+    return int(guest.read_text("/proc/sys/kernel/tainted").strip())
+
+
+def kconfig(guest: Guest) -> dict[str, str]:
+    """The running kernel's config: the cached config file, else /proc/config.gz."""
+    k = guest.kernel
+    for p in (k.dir / "boot" / f"config-{k.version}", ):
+        if p.exists():
+            return parse_kconfig(p.read_text())
+    if guest.run("test -e /proc/config.gz").ok:
+        return parse_kconfig(gzip.decompress(guest.read_file("/proc/config.gz")).decode())
+    if k.boot and (Path(k.boot) / ".config").exists():
+        return parse_kconfig((Path(k.boot) / ".config").read_text())
+    return {}
+
+
+def parse_kconfig(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"^(CONFIG_\w+)=(.*)$", line)
+        if m:
+            out[m.group(1)] = m.group(2).strip('"')
+    return out
+
+
+def module_available(guest: Guest, name: str) -> bool:
+    """Loadable or built in (modprobe's dry run knows both)."""
+    return guest.run(f"modprobe -n -q {name}").ok

@@ -6,6 +6,7 @@ line naming the entry and the key at fault.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -147,8 +148,9 @@ def load(path: Path | None = None) -> dict[str, Entry]:
 def get(name: str, catalog: dict[str, Entry] | None = None) -> Entry:
     catalog = load() if catalog is None else catalog
     if name not in catalog:
-        close = [n for n in catalog if n.split("-")[:2] == name.split("-")[:2]] or sorted(catalog)
-        raise KernelError(name, f"unknown kernel (known: {', '.join(close)})")
+        close = difflib.get_close_matches(name, list(catalog), n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(close)}?" if close else f"known: {', '.join(sorted(catalog))}"
+        raise KernelError(name, f"unknown kernel ({hint})")
     return catalog[name]
 
 

@@ -19,6 +19,7 @@ from kernels.catalog import DebianEntry
 from kernels.errors import KernelError
 from kernels.progress import Progress
 
+
 def _run(cmd: list[str], entry: str, what: str, **kw) -> subprocess.CompletedProcess:
     try:
         p = subprocess.run(cmd, text=True, **kw)

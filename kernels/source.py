@@ -63,7 +63,9 @@ def base_id(entry: SourceEntry) -> str:
 
 
 def _tree_dir(entry: SourceEntry) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9.=+-]", "_", base_id(entry))
+    # Only [A-Za-z0-9._-]: an "=" in the tree's absolute path breaks make's
+    # dependency files under tools/ (objtool is then rebuilt, and with it everything).
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", base_id(entry))
     return cache.root() / "build" / safe / "tree"
 
 

@@ -63,8 +63,8 @@ def test_null_blk_module_loads(guest):
 
 def test_bpftrace_sees_a_syscall_made_by_the_test(guest):
     nr = 4242  # an io_setup size nothing else in the guest asks for
-    prog = ('tracepoint:syscalls:sys_enter_io_setup /args->nr_events == %d/ '
-            '{ printf("seen pid=%%d nr=%%d\\n", pid, args->nr_events); exit(); }' % nr)
+    prog = (f'tracepoint:syscalls:sys_enter_io_setup /args->nr_events == {nr}/ '
+            '{ printf("seen pid=%d nr=%d\\n", pid, args->nr_events); exit(); }')
     tracer = guest.spawn(f"exec bpftrace -e '{prog}'")
     guest.wait_for_output(tracer, "Attaching", timeout=240)
     pid = int(guest.sh(f"/usr/bin/python3 {WORKLOADS}/io_setup_once.py {nr}"))

@@ -1,0 +1,15 @@
+"""Not a test of its own: a target that another test runs in a child pytest and
+then interrupts. Runs only when IOWITNESS_FAULT_TARGET names a file to signal."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+TARGET = os.environ.get("IOWITNESS_FAULT_TARGET")
+
+
+@pytest.mark.skipif(not TARGET, reason="only run as the child of tests/test_signals.py")
+def test_hold_the_guest_until_interrupted(guest):
+    Path(TARGET).write_text(str(guest.proc.pid))
+    guest.run("sleep 600", timeout=700)

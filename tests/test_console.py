@@ -1,0 +1,24 @@
+"""Panic and oops detection on captured console text."""
+
+from vm import console
+
+PANIC_LOG = """[   40.1] sysrq: Trigger a crash
+[   40.2] Kernel panic - not syncing: sysrq triggered crash
+[   40.3] CPU: 0 PID: 321 Comm: sh Not tainted 6.1.0-56-amd64 #1  Debian 6.1.192-2
+"""
+
+
+def test_panic_found_with_context():
+    found = console.find_panic("[ 1.0] booting\n" + PANIC_LOG)
+    assert found.splitlines()[-1].endswith("Kernel panic - not syncing: sysrq triggered crash")
+    assert "sysrq: Trigger a crash" in found
+
+
+def test_no_panic_in_a_clean_boot():
+    assert console.find_panic("[ 1.0] virtme-ng-init: udev is done\n") is None
+
+
+def test_trouble_lines():
+    log = ("[ 5.0] ok\n[ 6.0] WARNING: CPU: 1 PID: 9 at fs/aio.c:100 kill_ioctx+0x1\n"
+           "[ 7.0] BUG: kernel NULL pointer dereference, address: 0000000000000000\n")
+    assert [ln.split("] ")[1][:7] for ln in console.trouble_lines(log)] == ["WARNING", "BUG: ke"]

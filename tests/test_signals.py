@@ -1,0 +1,65 @@
+"""Ctrl-C, SIGTERM and even SIGKILL of pytest leave no QEMU behind; results stay valid."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _qemu_pids() -> set[int]:
+    pids = set()
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if (p / "comm").read_text().startswith("qemu-system"):
+                    pids.add(int(p.name))
+            except OSError:
+                pass
+    return pids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return not Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+def test_signal_to_pytest_leaves_no_qemu(tmp_path, sig, request):
+    kernel = (request.config.getoption("kernel") or ["debian-6.1"])[0]
+    flag = tmp_path / "ready"
+    before = _qemu_pids()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tests/fault_targets",
+         "--kernel", kernel, "--results-dir", str(tmp_path / "results")],
+        cwd=REPO, env={**os.environ, "IOWITNESS_FAULT_TARGET": str(flag)},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 600
+        while not flag.exists():
+            assert child.poll() is None, child.stdout.read().decode()[-3000:]
+            assert time.monotonic() < deadline, "the child's guest never became ready"
+            time.sleep(1)
+        ours = _qemu_pids() - before
+        assert ours, "no QEMU process appeared for the child's guest"
+        child.send_signal(sig)
+        child.wait(timeout=120)
+        deadline = time.monotonic() + 60  # SIGKILL: the reaper needs a moment
+        while any(_alive(p) for p in ours) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not [p for p in ours if _alive(p)], f"QEMU {ours} outlived pytest after {sig.name}"
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    if sig != signal.SIGKILL:
+        junit = next((tmp_path / "results").glob("*/junit.xml"))
+        ET.parse(junit)  # written and well-formed

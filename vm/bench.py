@@ -1,0 +1,91 @@
+"""Boot and command-channel figures for one kernel, measured side by side, as one JSON object.
+
+    python -m vm.bench --kernel debian-6.12 [--commands 200] [--naive 10]
+
+Figures, not a test: nothing here passes or fails on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import kernels
+from vm.guest import Guest, GuestOptions, _vng
+
+
+def _percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def vng_exec_boot(kernel, accel: str, cpus: int, memory: str) -> float:
+    """Plain `vng --exec true`: the baseline any virtme-ng user pays."""
+    home = tempfile.mkdtemp(prefix="iowitness-bench-")
+    cmd = [_vng(), "-r", str(kernel.boot_target), "--cpus", str(cpus), "--memory", memory, "--exec", "true"]
+    if accel == "tcg":
+        cmd.insert(1, "--disable-kvm")
+    env = dict(os.environ, HOME=home, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+    t0 = time.monotonic()
+    try:
+        subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=600, check=True)
+        return time.monotonic() - t0
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m vm.bench")
+    ap.add_argument("--kernel", default="debian-6.12")
+    ap.add_argument("--commands", type=int, default=200)
+    ap.add_argument("--naive", type=int, default=10)
+    ap.add_argument("--cpus", type=int, default=2)
+    ap.add_argument("--memory", default="2G")
+    args = ap.parse_args(argv)
+    kernel = kernels.ensure(args.kernel, quiet=True)
+    opts = GuestOptions(cpus=args.cpus, memory=args.memory)
+    logs = Path(tempfile.mkdtemp(prefix="iowitness-bench-logs-"))
+    guest = Guest(kernel, opts, logs)
+    t0 = time.monotonic()
+    guest.boot()
+    try:
+        boot_to_ready = time.monotonic() - t0
+        rtts = []
+        for _ in range(args.commands):
+            t = time.monotonic()
+            guest.run("true")
+            rtts.append((time.monotonic() - t) * 1000)
+        naive = []
+        for _ in range(args.naive):  # plain paramiko exec_command: sshd + login shell each time
+            t = time.monotonic()
+            _, out, _ = guest.client.exec_command("true")
+            out.channel.recv_exit_status()
+            naive.append((time.monotonic() - t) * 1000)
+        accel = guest.accel.name
+    finally:
+        guest.shutdown()
+        shutil.rmtree(logs, ignore_errors=True)
+    exec_boot = vng_exec_boot(kernel, accel, args.cpus, args.memory)
+    print(json.dumps({
+        "kernel": kernel.name, "version": kernel.version, "accel": accel,
+        "vng_exec_boot_s": round(exec_boot, 2),
+        "boot_to_ready_s": round(boot_to_ready, 2),
+        "boot_to_ready_over_vng_exec": round(boot_to_ready / exec_boot, 2),
+        "cmd_rtt_ms_p50": round(statistics.median(rtts), 1),
+        "cmd_rtt_ms_p99": round(_percentile(rtts, 0.99), 1),
+        "commands": len(rtts),
+        "naive_exec_command_ms_p50": round(statistics.median(naive), 1),
+    }, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -140,7 +140,7 @@ def guest(request, kernel) -> Guest:
     snap = isolation.begin(g, node.nodeid)
     node.stash[SNAP] = (g, snap)
     yield g
-    if g.alive():
+    if g.usable():
         undone = isolation.restore(g, snap)
         if undone:
             _save(state.run_dir / "dmesg" / kernel.name, node.nodeid, "\n".join(undone), ".cleanup")
@@ -162,7 +162,7 @@ def pytest_runtest_call(item):
     if entry is None:
         return outcome
     g, snap = entry
-    if not g.alive():
+    if not g.usable():
         return outcome
     state = item.config.stash[STATE]
     log = isolation.kernel_log_since(g, snap)
@@ -201,7 +201,7 @@ class Sysctls:
 def sysctl(guest):
     s = Sysctls(guest)
     yield s
-    if guest.alive():
+    if guest.usable():
         s.restore()
 
 

@@ -63,6 +63,7 @@ class AgentChannel:
         self.client = client
         self._lock = threading.Lock()
         self._buf = b""
+        self.broken = False  # a request was interrupted: its reply is still on the way
         self._chan = client.get_transport().open_session()
         self._chan.exec_command(f"exec {shlex.quote(python)} -u {shlex.quote(str(AGENT))}")
         hello = self._read_line(timeout=120)
@@ -92,11 +93,18 @@ class AgentChannel:
     def request(self, op: str, reply_timeout: float | None = None, **fields) -> dict:
         """One round trip. TimeoutError if the agent does not answer in time."""
         with self._lock:
+            if self.broken:
+                raise ChannelLost("the agent channel was interrupted mid-request")
             try:
                 self._chan.sendall((json.dumps({"op": op, **fields}) + "\n").encode())
+                reply = self._read_line(reply_timeout if reply_timeout is not None else REPLY_GRACE_S)
             except (OSError, EOFError, paramiko.SSHException) as e:
-                raise ChannelLost(f"cannot send to agent: {e}") from None
-            reply = self._read_line(reply_timeout if reply_timeout is not None else REPLY_GRACE_S)
+                self.broken = True
+                raise ChannelLost(f"agent channel failed: {e}") from None
+            except BaseException:
+                # Timeout, Ctrl-C, SIGTERM: replies would now be out of step with requests.
+                self.broken = True
+                raise
         if not reply.pop("ok"):
             raise RuntimeError(f"agent {op} failed: {reply['error']}")
         return reply

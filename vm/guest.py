@@ -167,9 +167,13 @@ class Guest:
     def alive(self) -> bool:
         return self.dead is None and self.proc is not None and self.proc.poll() is None
 
+    def usable(self) -> bool:
+        """Alive, and the channel is in step (no request was interrupted)."""
+        return self.alive() and self.channel is not None and not self.channel.broken
+
     def shutdown(self, timeout: float = 30) -> None:
         """Power the guest off by ending its holder command; kill it if it does not go."""
-        if self.proc and self.proc.poll() is None and self.channel and self.dead is None:
+        if self.usable():
             try:
                 self.channel.request("run", reply_timeout=10, cmd=f"pkill -x -f '{HOLDER}'", timeout=5)
             except Exception:

@@ -26,7 +26,7 @@ class GuestPool:
         if kernel.name in self.boot_failures:
             raise self.boot_failures[kernel.name]
         g = self.guests.get(kernel.name)
-        if g is not None and g.alive():
+        if g is not None and g.usable():
             return g
         if g is not None:
             g.kill()

@@ -63,7 +63,9 @@ def test_null_blk_module_loads(guest):
 
 def test_bpftrace_sees_a_syscall_made_by_the_test(guest):
     nr = 4242  # an io_setup size nothing else in the guest asks for
-    prog = (f'tracepoint:syscalls:sys_enter_io_setup /args->nr_events == {nr}/ '
+    # aio_abi.h: the tracepoint's aio_context_t, for kernels without BTF (source builds).
+    prog = ('#include <linux/aio_abi.h>\n'
+            f'tracepoint:syscalls:sys_enter_io_setup /args->nr_events == {nr}/ '
             '{ printf("seen pid=%d nr=%d\\n", pid, args->nr_events); exit(); }')
     tracer = guest.spawn(f"exec bpftrace -e '{prog}'")
     guest.wait_for_output(tracer, "Attaching", timeout=240)

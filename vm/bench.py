@@ -63,6 +63,11 @@ def main(argv=None) -> int:
             t = time.monotonic()
             guest.run("true")
             rtts.append((time.monotonic() - t) * 1000)
+        pings = []  # the channel alone, no guest process created
+        for _ in range(args.commands):
+            t = time.monotonic()
+            guest.ping()
+            pings.append((time.monotonic() - t) * 1000)
         naive = []
         for _ in range(args.naive):  # plain paramiko exec_command: sshd + login shell each time
             t = time.monotonic()
@@ -82,6 +87,7 @@ def main(argv=None) -> int:
         "cmd_rtt_ms_p50": round(statistics.median(rtts), 1),
         "cmd_rtt_ms_p99": round(_percentile(rtts, 0.99), 1),
         "commands": len(rtts),
+        "agent_ping_ms_p50": round(statistics.median(pings), 1),
         "naive_exec_command_ms_p50": round(statistics.median(naive), 1),
     }, indent=1))
     return 0

@@ -15,9 +15,13 @@ EXPECTED_TAINT_MASK = (1 << 12) | (1 << 13)
 
 
 def kernel_version(guest: Guest) -> tuple[int, int, int]:
-    """The upstream version: Debian's ABI name hides the sublevel, /proc/version has it."""
-    text = guest.read_text("/proc/version")
-    m = re.search(r"Debian (\d+)\.(\d+)\.(\d+)", text) or re.search(r"version (\d+)\.(\d+)(?:\.(\d+))?", text)
+    """The upstream version. Debian's release (6.1.0-56-amd64) hides the sublevel;
+    its `uname -v` has it ("... Debian 6.1.192-2 ..."). /proc/version is no use:
+    it also names the compiler ("gcc-12 (Debian 12.2.0-14)")."""
+    build = guest.read_text("/proc/sys/kernel/version")
+    m = re.search(r"Debian (\d+)\.(\d+)\.(\d+)", build)
+    if not m:
+        m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", guest.read_text("/proc/sys/kernel/osrelease"))
     return tuple(int(x or 0) for x in m.groups())
 
 
@@ -41,9 +45,9 @@ def taint(guest: Guest) -> int:
 def kconfig(guest: Guest) -> dict[str, str]:
     """The running kernel's config: the cached config file, else /proc/config.gz."""
     k = guest.kernel
-    for p in (k.dir / "boot" / f"config-{k.version}", ):
-        if p.exists():
-            return parse_kconfig(p.read_text())
+    cached = k.dir / "boot" / f"config-{k.version}"
+    if cached.exists():
+        return parse_kconfig(cached.read_text())
     if guest.run("test -e /proc/config.gz").ok:
         return parse_kconfig(gzip.decompress(guest.read_file("/proc/config.gz")).decode())
     if k.boot and (Path(k.boot) / ".config").exists():

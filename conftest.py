@@ -50,16 +50,12 @@ def pytest_configure(config):
         return
     signal.signal(signal.SIGTERM, _on_sigterm)
     run_dir = results.new_run_dir(Path(config.getoption("results_dir")).resolve())
-    config.stash[RUN_DIR] = run_dir
     if not config.option.xmlpath:
         config.option.xmlpath = str(run_dir / "junit.xml")
     options = GuestOptions(cpus=config.getoption("vm_cpus"), memory=config.getoption("vm_memory"),
                            append=tuple(config.getoption("vm_append")), accel=config.getoption("vm_accel"),
                            boot_timeout=config.getoption("boot_timeout"))
     config.stash[STATE] = _State(run_dir, options)
-
-
-RUN_DIR = pytest.StashKey[Path]()
 
 
 class _State:

@@ -26,6 +26,8 @@ from kernels.errors import KernelError
 from kernels.progress import Progress
 
 BASE_FRAGMENT = KERNELS_DIR / "config" / "iowitness.config"
+# Bumped when what a build publishes changes (2: an external-module build dir).
+LAYOUT = 2
 
 
 def _git(tree: Path, *args: str, entry: str) -> str:
@@ -38,7 +40,7 @@ def _git(tree: Path, *args: str, entry: str) -> str:
 def input_key(entry: SourceEntry) -> str:
     """A hash of everything that determines the built kernel."""
     h = hashlib.sha256()
-    h.update(f"base={base_id(entry)}\nname={entry.name}\n".encode())
+    h.update(f"layout={LAYOUT}\nbase={base_id(entry)}\nname={entry.name}\n".encode())
     for p in entry.patches:
         h.update(b"patch\0" + _read(p, entry, "patch"))
     for frag in (BASE_FRAGMENT, entry.config):
@@ -179,6 +181,28 @@ def _make(entry: SourceEntry, tree: Path, log: Path, prog: Progress, *targets: s
         raise KernelError(entry.name, f"build failed: {(errors or ['see ' + str(log)])[0].strip()} (log: {log})")
 
 
+def _install_headers(tree: Path, dest: Path, entry: SourceEntry) -> None:
+    """What `make M=dir modules` needs from the built tree, as 6.1's
+    scripts/package/builddeb (deploy_kernel_headers) packs it: kept with the
+    kernel, because the shared tree moves on to other patch series."""
+    arch = "arch/x86"
+    script = f"""
+        set -e
+        {{ find . {arch} -maxdepth 1 -name 'Makefile*'
+          find include scripts -type f -o -type l
+          find {arch} -name Kbuild.platforms -o -name Platform
+          find $(find {arch} -name include -o -name scripts -type d) -type f
+          find {arch}/include Module.symvers -type f
+          test ! -e tools/objtool/objtool || echo tools/objtool/objtool
+          echo .config
+        }} | sort -u | tar -c -f - -T - | tar -x -f - -C "$1"
+    """
+    dest.mkdir(parents=True)
+    p = subprocess.run(["sh", "-c", script, "sh", str(dest)], cwd=tree, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise KernelError(entry.name, f"copying build files failed: {p.stderr.strip()[-200:]}")
+
+
 def build(entry: SourceEntry, quiet: bool = False) -> cache.CachedKernel:
     prog = Progress(entry.name, quiet)
     key = input_key(entry)
@@ -213,11 +237,16 @@ def build(entry: SourceEntry, quiet: bool = False) -> cache.CachedKernel:
             _make(entry, tree, log, prog, f"INSTALL_MOD_PATH={stage}", "modules_install")
             for link in ("build", "source"):  # they would point into the shared, changing tree
                 (stage / "lib" / "modules" / release / link).unlink(missing_ok=True)
+            headers = stage / "usr" / "src" / f"linux-headers-{release}"
+            prog.step("copying the external-module build files")
+            _install_headers(tree, headers, entry)
+            final_headers = cache.final_dir(entry.name, key) / headers.relative_to(stage)
+            (stage / "lib" / "modules" / release / "build").symlink_to(final_headers)
             shutil.copy2(tree / ".config", stage / "boot" / f"config-{release}")
             cache.write_manifest(stage, {
                 "name": entry.name, "kind": "source", "key": key, "version": release,
                 "image": str(img.relative_to(stage)), "modules": f"lib/modules/{release}",
-                "headers": None, "base": base_id(entry),
+                "headers": str(headers.relative_to(stage)), "base": base_id(entry),
                 "patches": [{"file": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
                             for p in entry.patches],
                 "build_seconds": round(build_s, 1),

@@ -9,6 +9,7 @@ Output is base64 so any bytes survive.
 """
 
 import base64
+import itertools
 import json
 import os
 import signal
@@ -19,6 +20,8 @@ import time
 
 WORK = tempfile.mkdtemp(prefix="iowitness-agent-")
 procs = {}  # pid -> (Popen, stdout path, stderr path)
+kept = set()  # pids spawned with keep: not reaped at the end of a test
+spawned = itertools.count()
 
 
 def b64(data):
@@ -62,12 +65,16 @@ def _env(req):
 
 def op_spawn(req):
     """Start a command in the background in its own process group; reply with its pid."""
-    n = len(procs)
+    n = next(spawned)  # never reused: output files are opened for append
     out_path, err_path = os.path.join(WORK, f"{n}.out"), os.path.join(WORK, f"{n}.err")
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+    # Append mode: a program that writes one stream through two descriptors
+    # (bpftrace) would otherwise overwrite its own lines and leave NUL holes.
+    with open(out_path, "ab") as out, open(err_path, "ab") as err:
         p = subprocess.Popen(req["cmd"], shell=True, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                              start_new_session=True, cwd=req.get("cwd") or "/", env=_env(req))
     procs[p.pid] = (p, out_path, err_path)
+    if req.get("keep"):
+        kept.add(p.pid)
     return {"pid": p.pid}
 
 
@@ -108,9 +115,13 @@ def op_signal(req):
 
 
 def op_reap(req):
-    """Kill every background process still running (end of a test); report which."""
+    """Kill every background process still running (end of a test); report which.
+    Processes spawned with keep (a tracer serving several tests) are left alone."""
     killed = []
     for pid, (p, _, _) in list(procs.items()):
+        if pid in kept and p.poll() is None:
+            continue
+        kept.discard(pid)
         if p.poll() is None:
             _kill_group(p)
             killed.append(pid)
@@ -125,6 +136,20 @@ def op_reap(req):
 
 def op_read_file(req):
     return {"data": b64(_read(req["path"]))}
+
+
+def op_read_files(req):
+    """Several files read back to back, bracketed by the guest's CLOCK_MONOTONIC,
+    so counters from different files describe (nearly) the same instant. A file
+    that cannot be read (a task that exited) maps to null."""
+    t0 = time.clock_gettime(time.CLOCK_MONOTONIC)
+    data = {}
+    for path in req["paths"]:
+        try:
+            data[path] = b64(_read(path))
+        except OSError:
+            data[path] = None
+    return {"t0": t0, "t1": time.clock_gettime(time.CLOCK_MONOTONIC), "data": data}
 
 
 def op_write_file(req):

@@ -121,8 +121,10 @@ class AgentChannel:
             raise CommandTimeout(cmd, timeout, res)
         return res.check() if check else res
 
-    def spawn(self, cmd: str, env: dict | None = None, cwd: str | None = None) -> Background:
-        return Background(self.request("spawn", cmd=cmd, env=env, cwd=cwd)["pid"], cmd)
+    def spawn(self, cmd: str, env: dict | None = None, cwd: str | None = None,
+              keep: bool = False) -> Background:
+        """keep: survives the end-of-test reap (for a tracer that serves several tests)."""
+        return Background(self.request("spawn", cmd=cmd, env=env, cwd=cwd, keep=keep)["pid"], cmd)
 
     def poll(self, proc: Background) -> CommandResult:
         r = self.request("poll", pid=proc.pid)
@@ -153,6 +155,12 @@ class AgentChannel:
 
     def read_text(self, path: str) -> str:
         return self.read_file(path).decode("utf-8", "replace")
+
+    def read_files(self, paths: list[str]) -> tuple[float, float, dict[str, str | None]]:
+        """(guest monotonic before, after, {path: text or None if unreadable})."""
+        r = self.request("read_files", paths=list(paths))
+        texts = {p: (None if d is None else _text(d)) for p, d in r["data"].items()}
+        return r["t0"], r["t1"], texts
 
     def write_file(self, path: str, data: bytes, mode: int | None = None) -> None:
         fields = {"path": path, "data": base64.b64encode(data).decode()}

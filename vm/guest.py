@@ -77,6 +77,9 @@ class Guest:
         self._reaper_w: int | None = None
         self._reaper: subprocess.Popen | None = None
         self.port: int | None = None
+        # Set up once for the guest's life (a slow device several tests share):
+        # the end-of-test cleanup leaves these loaded.
+        self.kept_modules: set[str] = set()
 
     # -- lifecycle -----------------------------------------------------------
     def command_line(self) -> list[str]:
@@ -308,6 +311,9 @@ class Guest:
 
     def read_text(self, path: str) -> str:
         return self.read_file(path).decode("utf-8", "replace")
+
+    def read_files(self, paths: list[str]) -> tuple[float, float, dict[str, str | None]]:
+        return self._call("read files", self.channel.read_files, paths)
 
     def write_file(self, path: str, data: bytes, mode: int | None = None) -> None:
         self._call(f"write {path}", self.channel.write_file, path, data, mode)

@@ -63,7 +63,7 @@ def restore(guest: Guest, snap: Snapshot) -> list[str]:
     for mnt in reversed([m for m in _mounts(guest) if m not in snap.mounts]):
         guest.run(f"umount -l {mnt}")
         undone.append(f"unmounted {mnt}")
-    for mod in sorted(_modules(guest) - snap.modules):
+    for mod in sorted(_modules(guest) - snap.modules - guest.kept_modules):
         if guest.run(f"modprobe -r {mod} || rmmod {mod}", timeout=60).ok:
             undone.append(f"removed module {mod}")
     return undone

@@ -29,13 +29,22 @@ def release(guest: Guest) -> str:
     return guest.sh("uname -r").strip()
 
 
-def possible_cpus(guest: Guest) -> int:
-    """num_possible_cpus(), from /sys/devices/system/cpu/possible (e.g. "0-1")."""
+def _count_cpu_list(text: str) -> int:
+    """CPUs in a kernel cpu list such as "0-1,4" (Documentation/admin-guide/cputopology.rst)."""
     total = 0
-    for part in guest.read_text("/sys/devices/system/cpu/possible").strip().split(","):
+    for part in text.strip().split(","):
         lo, _, hi = part.partition("-")
         total += int(hi or lo) - int(lo) + 1
     return total
+
+
+def possible_cpus(guest: Guest) -> int:
+    """num_possible_cpus(), from /sys/devices/system/cpu/possible."""
+    return _count_cpu_list(guest.read_text("/sys/devices/system/cpu/possible"))
+
+
+def online_cpus(guest: Guest) -> int:
+    return _count_cpu_list(guest.read_text("/sys/devices/system/cpu/online"))
 
 
 def taint(guest: Guest) -> int:

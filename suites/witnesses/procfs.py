@@ -1,0 +1,104 @@
+"""Parsers for the /proc files the witnesses read (pure: unit-tested on captured text)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# /proc/stat and /proc/<pid>/stat report times in USER_HZ, 100 on x86
+# (include/uapi/asm-generic/param.h; fs/proc/stat.c nsec_to_clock_t).
+USER_HZ = 100
+
+CPU_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+@dataclass(frozen=True)
+class CpuTimes:
+    user: int
+    nice: int
+    system: int
+    idle: int
+    iowait: int
+    irq: int
+    softirq: int
+    steal: int
+
+    @property
+    def busy(self) -> int:
+        return self.user + self.nice + self.system + self.irq + self.softirq + self.steal
+
+    @property
+    def total(self) -> int:
+        return self.busy + self.idle + self.iowait
+
+    def __sub__(self, other: CpuTimes) -> CpuTimes:
+        return CpuTimes(*(getattr(self, f) - getattr(other, f) for f in CPU_FIELDS))
+
+
+@dataclass(frozen=True)
+class Stat:
+    cpus: dict[int, CpuTimes]
+    procs_running: int
+    procs_blocked: int  # sum of rq->nr_iowait over CPUs, not a count of D tasks
+
+
+def parse_stat(text: str) -> Stat:
+    cpus, running, blocked = {}, None, None
+    for line in text.splitlines():
+        name, _, rest = line.partition(" ")
+        if name.startswith("cpu") and name != "cpu":
+            cpus[int(name[3:])] = CpuTimes(*(int(x) for x in rest.split()[:len(CPU_FIELDS)]))
+        elif name == "procs_running":
+            running = int(rest)
+        elif name == "procs_blocked":
+            blocked = int(rest)
+    if not cpus or running is None or blocked is None:
+        raise ValueError("not a /proc/stat text")
+    return Stat(cpus, running, blocked)
+
+
+@dataclass(frozen=True)
+class Pressure:
+    some_us: int  # cumulative "total=" of the some line, microseconds
+    full_us: int
+
+
+def parse_pressure(text: str) -> Pressure:
+    totals = {}
+    for line in text.splitlines():
+        kind, *fields = line.split()
+        totals[kind] = int(dict(f.split("=") for f in fields)["total"])
+    return Pressure(totals["some"], totals["full"])
+
+
+@dataclass(frozen=True)
+class LoadAvg:
+    load1: float
+    load5: float
+    load15: float
+    runnable: int
+    threads: int
+
+
+def parse_loadavg(text: str) -> LoadAvg:
+    a, b, c, rt, _last = text.split()
+    running, _, total = rt.partition("/")
+    return LoadAvg(float(a), float(b), float(c), int(running), int(total))
+
+
+@dataclass(frozen=True)
+class TaskStat:
+    pid: int
+    comm: str
+    state: str
+    processor: int  # field 39: CPU last run on
+    blkio_ticks: int  # field 42: delayacct_blkio_ticks, USER_HZ
+
+
+def parse_task_stat(text: str) -> TaskStat:
+    """/proc/<pid>/stat (proc(5)); comm may hold spaces and parentheses, so split
+    after the last ')'. Fields are numbered from 1: rest[0] is field 3."""
+    text = text.strip()
+    head, _, tail = text.rpartition(")")
+    pid, _, comm = head.partition(" (")
+    rest = tail.split()
+    return TaskStat(int(pid), comm, rest[0], int(rest[39 - 3]), int(rest[42 - 3]))

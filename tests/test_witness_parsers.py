@@ -1,0 +1,113 @@
+"""The witness parsers and the loadavg arithmetic, on /proc text captured from the
+debian-6.12 guest (2 CPUs)."""
+
+from __future__ import annotations
+
+import pytest
+
+from suites.witnesses import loadavg
+from suites.witnesses.evidence import Evidence
+from suites.witnesses.offcpu import parse as parse_sleeps
+from suites.witnesses.procfs import (
+    CpuTimes,
+    parse_loadavg,
+    parse_pressure,
+    parse_stat,
+    parse_task_stat,
+)
+
+STAT = """cpu  736 0 1304 13780 304 0 47 0 0 0
+cpu0 395 0 722 6964 16 0 24 0 0 0
+cpu1 341 0 581 6815 287 0 23 0 0 0
+intr 169841 45 9 0 0 0 0 0 0 0 0 0 0 0 0 0
+ctxt 350532
+btime 1795334400
+processes 433
+procs_running 1
+procs_blocked 3
+softirq 65870 0 14006 1 1184 0 0 1105 26327 0 23247
+"""
+
+PRESSURE = """some avg10=10.14 avg60=2.23 avg300=0.60 total=3644681
+full avg10=8.51 avg60=1.65 avg300=0.38 total=2613789
+"""
+
+# comm with a space and a ')' (proc(5): split after the last ')').
+TASK = ("426 (block once) x) D 420 420 317 0 -1 4194560 120 0 0 0 0 1 0 0 20 0 1 0 131046 "
+        "2736128 217 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 1000 0 0 0 0 0 0 0 0 0 0\n")
+
+
+def test_stat():
+    s = parse_stat(STAT)
+    assert sorted(s.cpus) == [0, 1]
+    assert s.cpus[1] == CpuTimes(341, 0, 581, 6815, 287, 0, 23, 0)
+    assert s.cpus[1].busy == 341 + 581 + 23
+    assert s.procs_blocked == 3 and s.procs_running == 1
+    assert (s.cpus[1] - s.cpus[0]).iowait == 271
+
+
+def test_stat_rejects_other_text():
+    with pytest.raises(ValueError):
+        parse_stat("nothing here\n")
+
+
+def test_pressure():
+    p = parse_pressure(PRESSURE)
+    assert (p.some_us, p.full_us) == (3644681, 2613789)
+
+
+def test_loadavg():
+    la = parse_loadavg("0.51 0.25 0.09 1/105 433\n")
+    assert (la.load1, la.runnable, la.threads) == (0.51, 1, 105)
+
+
+def test_task_stat_fields():
+    t = parse_task_stat(TASK)
+    assert (t.pid, t.comm, t.state) == (426, "block once) x", "D")
+    assert t.processor == 1  # field 39
+    assert t.blkio_ticks == 1000  # field 42
+
+
+def test_printed_matches_kernel_rounding():
+    # fs/proc/loadavg.c adds FIXED_1/200 then prints LOAD_INT.LOAD_FRAC.
+    assert loadavg.printed(0) == 0
+    assert loadavg.printed(loadavg.FIXED_1) == 100
+    assert loadavg.printed(loadavg.FIXED_1 // 2) == 50
+    for shown in (0, 1, 16, 99, 100, 139, 250):
+        a = loadavg.smallest_avenrun(shown)
+        assert loadavg.printed(a) == shown and (a == 0 or loadavg.printed(a - 1) < shown)
+
+
+def test_lower_bound_from_idle():
+    # One sample with 3 tasks from 0: 3 * (2048 - 1884) / 2048 = 0.24, rounded up by calc_load.
+    assert loadavg.load1_lower_bound(0, 3, 1) == 24
+    assert loadavg.load1_lower_bound(0, 3, 0) == 0
+    # Observed on debian-6.12: 1.00 -> 1.16 with three vfork parents over one sample.
+    assert loadavg.load1_lower_bound(100, 3, 1) == 116
+
+
+def test_samples_within_window():
+    # LOAD_FREQ = 5 s + 1 tick, applied 10 ticks after the instant.
+    assert loadavg.samples_within(5.0, 250) == 0
+    assert loadavg.samples_within(6.0, 250) == 1
+    assert loadavg.samples_within(10.1, 250) == 2
+
+
+def test_tracer_lines():
+    out = ("Attaching 4 probes...\nREADY\n"
+           "sleep pid=451 comm=sh state=D iowait=0 us=1530896\n"
+           "sleep pid=453 comm=block once state=S iowait=1 us=1511061\n"
+           "sleep pid=454 comm=x state=D iowait=0 us=12")  # no newline yet: still being written
+    s = parse_sleeps(out)
+    assert [(x.pid, x.state, x.iowait, x.us) for x in s] == [(451, "D", False, 1530896), (453, "S", True, 1511061)]
+    assert s[1].comm == "block once"
+
+
+def test_evidence_table_and_verdict():
+    ev = Evidence("t")
+    ev.check("a", True, "x", "y", "src")
+    assert ev.ok
+    ev.check("b|c", False, "1", "2", "src")
+    assert not ev.ok and "b\\|c" in ev.markdown() and "**FAIL**" in ev.markdown()
+    with pytest.raises(AssertionError, match="witnesses disagree"):
+        ev.require()

@@ -4,6 +4,8 @@ are saved to the run's results."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 
 from fixtures import WORKLOADS
@@ -21,7 +23,32 @@ _NULLB = pytest.StashKey[dict]()
 
 @pytest.fixture(scope="session")
 def block_once() -> str:
-    return str(build_c(WORKLOADS / "block_once.c"))
+    return str(build_c(WORKLOADS / "block_once.c", "-luring"))
+
+
+class CpuHog:
+    """fixtures/workloads/cpu_hog.c pinned to a CPU for the length of a `with`:
+    killed on the way out, whatever happened inside (its own deadline is a
+    backstop, and the end-of-test reap another)."""
+
+    def __init__(self, guest: Guest, binary: str):
+        self.guest, self.binary = guest, binary
+
+    @contextmanager
+    def on(self, cpu: int, backstop_s: int = 300):
+        proc = self.guest.spawn(f"exec taskset -c {cpu} {self.binary} {backstop_s}")
+        try:
+            self.guest.wait_for_output(proc, "READY", timeout=60)
+            yield proc
+        finally:
+            if self.guest.usable():
+                self.guest.signal(proc, 9)
+                self.guest.wait(proc, timeout=30)
+
+
+@pytest.fixture
+def cpu_hog(guest: Guest) -> CpuHog:
+    return CpuHog(guest, str(build_c(WORKLOADS / "cpu_hog.c")))
 
 
 @pytest.fixture
@@ -135,3 +162,9 @@ def evidence(request, run_dir) -> Evidence:
         d = run_dir / "evidence"
         d.mkdir(parents=True, exist_ok=True)
         (d / (results.safe_name(request.node.nodeid) + ".md")).write_text(ev.markdown())
+
+
+@pytest.fixture
+def plot_path(request, run_dir):
+    """Where the test's picture goes: results/<run>/plots/<test>.png."""
+    return run_dir / "plots" / (results.safe_name(request.node.nodeid) + ".png")

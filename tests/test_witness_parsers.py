@@ -93,6 +93,26 @@ def test_samples_within_window():
     assert loadavg.samples_within(10.1, 250) == 2
 
 
+def test_largest_avenrun():
+    for shown in (0, 1, 16, 99, 100, 139, 250):
+        a = loadavg.largest_avenrun(shown)
+        assert loadavg.printed(a) == shown and loadavg.printed(a + 1) > shown
+
+
+def test_upper_bound_decays_or_rises_to_active():
+    # From above the fixed point nothing can raise it: the reading itself bounds it.
+    assert loadavg.load1_upper_bound(300, 2, 2) == 300
+    # From below, two samples of 2 active from 1.00: 1.00 -> 1.08 -> 1.15 (+ rounding).
+    assert 115 <= loadavg.load1_upper_bound(100, 2, 2) <= 116
+    # Six more tasks counted over one sample would be out of that reach.
+    assert loadavg.load1_lower_bound(100, 8, 1) > loadavg.load1_upper_bound(100, 2, 2)
+
+
+def test_samples_at_most():
+    assert loadavg.samples_at_most(4.0, 250) == 1
+    assert loadavg.samples_at_most(6.0, 250) == 2
+
+
 def test_tracer_lines():
     out = ("Attaching 4 probes...\nREADY\n"
            "sleep pid=451 comm=sh state=D iowait=0 us=1530896\n"
@@ -111,3 +131,16 @@ def test_evidence_table_and_verdict():
     assert not ev.ok and "b\\|c" in ev.markdown() and "**FAIL**" in ev.markdown()
     with pytest.raises(AssertionError, match="witnesses disagree"):
         ev.require()
+
+
+def test_cpu_time_plot_writes_a_png(tmp_path):
+    from suites.witnesses.observe import Snapshot, Span
+    from suites.witnesses.plot import cpu_time_plot
+
+    def snap(t, shift):
+        text = STAT.replace("cpu1 341", f"cpu1 {341 + shift}")
+        return Snapshot(t, parse_stat(text), parse_pressure(PRESSURE), parse_loadavg("1.00 0.5 0.2 1/90 7\n"), {}, {})
+
+    samples = [snap(10 + i * 0.25, 25 * i) for i in range(5)]
+    out = cpu_time_plot(tmp_path / "p.png", "test", [("phase", Span(samples[0], samples[-1], samples))])
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

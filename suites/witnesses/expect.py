@@ -50,6 +50,8 @@ class Wait:
 
 D_NOT_IOWAIT = Wait("D", iowait=False, loadavg=True)
 D_IOWAIT = Wait("D", iowait=True, loadavg=True)
+S_IOWAIT = Wait("S", iowait=True, loadavg=False)  # io_uring_enter with I/O in flight
+S_NOT_IOWAIT = Wait("S", iowait=False, loadavg=False)  # libaio io_getevents
 
 
 def _rate(count: float, span: Span) -> float:
@@ -57,7 +59,9 @@ def _rate(count: float, span: Span) -> float:
 
 
 def check_hold(ev: Evidence, h: Hold, base: Span, wait: Wait, hz: int,
-               wchans: set[str] | None = None, label: str = "") -> None:
+               wchans: set[str] | None = None, label: str = "", hog: bool = False) -> None:
+    """Every witness row for one hold. `hog`: a CPU hog ran on the tasks' CPU for
+    the whole window, so that CPU was never idle."""
     w = h.window
     W = w.seconds
     k = h.cpu
@@ -82,6 +86,8 @@ def check_hold(ev: Evidence, h: Hold, base: Span, wait: Wait, hz: int,
         ev.check(f"{p}loadavg counts it", samples >= 1 and after >= least,
                  f"load1 >= {least / 100:.2f} ({samples} sample(s) of {n} more active from {before / 100:.2f})",
                  f"{before / 100:.2f} -> {after / 100:.2f}", SRC_LOAD)
+    else:
+        _check_load_not_counted(ev, p, w, base, n, hz)
 
     blocked = w.blocked
     if wait.iowait:
@@ -99,10 +105,22 @@ def check_hold(ev: Evidence, h: Hold, base: Span, wait: Wait, hz: int,
     # our runs, so LOST_TICKS of W is allowed for. Each of the 8 fields is also
     # floored to USER_HZ at both reads (< 8 ticks in all).
     ev.note(f"{label or 'hold'}: CPU {k} accounted {mine.total} of {W * USER_HZ:.0f} ticks")
-    if wait.iowait:
+    lost = math.ceil(LOST_TICKS * W * USER_HZ)
+    if hog:
+        # A runnable hog keeps CPU k out of idle, and only an idle CPU accrues
+        # iowait: the whole window is busy (user, mostly), iowait stays at the
+        # idle baseline whatever the tasks wait for.
+        least = math.floor(W * USER_HZ) - 8 - lost
+        ev.check(f"{p}CPU {k} busy (hog)", mine.busy >= least and mine.idle <= 1,
+                 f"busy >= {least} ticks ({W:.2f} s less 8 for flooring, {lost} lost ticks), idle +<=1",
+                 f"busy +{mine.busy} (user +{mine.user}), idle +{mine.idle}", SRC_IOWAIT)
+        ceiling = math.floor(_rate(base.cpu(k).iowait, base) * W) + 1
+        ev.check(f"{p}CPU {k} iowait (masked by the hog)", mine.iowait <= ceiling,
+                 f"+<= {ceiling} ticks (idle baseline)",
+                 f"iowait +{mine.iowait}", SRC_IOWAIT)
+    elif wait.iowait:
         # All of CPU k's idle time in the window is iowait: idle stays put (+1 for
         # flooring) and iowait takes whatever CPU k did not spend busy.
-        lost = math.ceil(LOST_TICKS * W * USER_HZ)
         least = math.floor(W * USER_HZ) - mine.busy - 8 - lost
         ev.check(f"{p}CPU {k} iowait", mine.idle <= 1 and mine.iowait >= least,
                  f"idle +<=1, iowait >= {least} ticks ({W:.2f} s less {mine.busy} busy, "
@@ -127,9 +145,15 @@ def check_hold(ev: Evidence, h: Hold, base: Span, wait: Wait, hz: int,
         ev.check(f"{p}PSI io some", w.some_us >= least,
                  f">= {least} us (W/{ncpu}: CPU {k} stalled all W, weighted by non-idle time)",
                  f"+{w.some_us} us", SRC_PSI)
-        least_full = int((W - mine.busy / USER_HZ) * 1e6 / ncpu)
-        ev.check(f"{p}PSI io full", w.full_us >= least_full,
-                 f">= {least_full} us ((W - CPU {k} busy)/{ncpu})", f"+{w.full_us} us", SRC_PSI)
+        if hog:
+            # full needs no runnable task on a CPU with an iowait task (psi.c
+            # test_state(): PSI_IO_FULL = tasks[NR_IOWAIT] && !tasks[NR_RUNNING]).
+            ev.check(f"{p}PSI io full (masked by the hog)", w.full_us <= full_ceiling,
+                     f"+<= {full_ceiling} us (idle baseline)", f"+{w.full_us} us", SRC_PSI)
+        else:
+            least_full = int((W - mine.busy / USER_HZ) * 1e6 / ncpu)
+            ev.check(f"{p}PSI io full", w.full_us >= least_full,
+                     f">= {least_full} us ((W - CPU {k} busy)/{ncpu})", f"+{w.full_us} us", SRC_PSI)
     else:
         ev.check(f"{p}PSI io some", w.some_us <= some_ceiling, f"+<= {some_ceiling} us (idle baseline)",
                  f"+{w.some_us} us", SRC_PSI)
@@ -146,7 +170,14 @@ def check_hold(ev: Evidence, h: Hold, base: Span, wait: Wait, hz: int,
         ev.check(f"{p}delayacct blkio", all(t == 0 for t in ticks.values()), "+0 each",
                  ", ".join(f"{pid}: +{t}" for pid, t in ticks.items()), SRC_DELAY)
 
-    if h.sleeps:
+    if h.traced and not (wait.state == "D" or wait.iowait):
+        # The tracer reports D sleeps and sleeps with in_iowait only.
+        seen = "; ".join(f"{pid}: " + (", ".join(f"{s.state}/iowait={int(s.iowait)}/{s.us / 1e6:.2f}s"
+                                                 for s in h.sleeps.get(pid, [])) or "none")
+                         for pid in h.pids)
+        ev.check(f"{p}tracer", not any(h.sleeps.values()), "no D or in_iowait sleep of these tasks",
+                 seen, SRC_TRACER)
+    elif h.traced:
         least_us = int(W * 1e6)
         good = {pid: [s for s in h.sleeps.get(pid, []) if s.state == wait.state
                       and s.iowait == wait.iowait and s.us >= least_us] for pid in h.pids}
@@ -157,3 +188,20 @@ def check_hold(ev: Evidence, h: Hold, base: Span, wait: Wait, hz: int,
             ev.note(f"{label or 'hold'}: tracer output: " + " / ".join(h.tracer_log.splitlines()))
         ev.check(f"{p}tracer", all(good.values()),
                  f"each: a {wait.state} sleep >= {W:.2f} s, in_iowait={int(wait.iowait)}", seen, SRC_TRACER)
+
+
+def _check_load_not_counted(ev: Evidence, p: str, w: Span, base: Span, n: int, hz: int) -> None:
+    """Tasks in S are not in nr_uninterruptible: load1 may move only as far as
+    the other tasks allow. Those are bounded by the most runnable seen in any
+    sample (procs_running, counting the reader itself) plus the most blocked in
+    the idle baseline; the same window with the n tasks counted is shown next to
+    it, and must be out of reach, or the row could not fail."""
+    W = w.seconds
+    before, after = (loadavg.hundredths(x.load.load1) for x in (w.before, w.after))
+    others = max(s.stat.procs_running for s in w.samples) + max(base.blocked)
+    most = loadavg.load1_upper_bound(before, others, loadavg.samples_at_most(W, hz))
+    counted = loadavg.load1_lower_bound(before, others + n, loadavg.samples_within(W, hz))
+    ev.check(f"{p}loadavg does not count it", after <= most < counted,
+             f"load1 <= {most / 100:.2f} (<= {others} others active, up to "
+             f"{loadavg.samples_at_most(W, hz)} sample(s)); counted, it would be >= {counted / 100:.2f}",
+             f"{before / 100:.2f} -> {after / 100:.2f}", SRC_LOAD)

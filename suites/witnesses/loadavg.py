@@ -42,6 +42,14 @@ def smallest_avenrun(shown: int) -> int:
     return lo
 
 
+def largest_avenrun(shown: int) -> int:
+    """The largest fixed-point avenrun that /proc/loadavg prints as `shown` hundredths."""
+    hi = (shown + 2) * FIXED_1 // 100
+    while printed(hi) > shown:
+        hi -= 1
+    return hi
+
+
 def samples_within(window_s: float, hz: int) -> int:
     """Load samples surely taken and applied inside a window: one per LOAD_FREQ,
     each visible 10 ticks after its instant (calc_global_load)."""
@@ -59,3 +67,23 @@ def load1_lower_bound(shown_before: int, tasks: int, samples: int) -> int:
         load = calc_load(load, EXP_1, tasks * FIXED_1)
     return printed(load)
 
+
+
+def samples_at_most(window_s: float, hz: int) -> int:
+    """Load samples that can become visible inside a window: one per LOAD_FREQ,
+    plus one taken just before the window opened and applied inside it."""
+    period = (5 * hz + 1) / hz
+    return math.floor(window_s / period) + 1
+
+
+def load1_upper_bound(shown_before: int, active: int, samples: int) -> int:
+    """The most load1 (hundredths) the kernel can show after up to `samples`
+    updates during which at most `active` tasks were counted, from a reading of
+    `shown_before`. From above the fixed point calc_load decays, from below it
+    rises: the largest of the iterates (0 to `samples` of them) bounds both."""
+    load = largest_avenrun(shown_before)
+    most = printed(load)
+    for _ in range(samples):
+        load = calc_load(load, EXP_1, active * FIXED_1)
+        most = max(most, printed(load))
+    return most

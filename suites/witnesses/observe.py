@@ -107,6 +107,7 @@ class Hold:
     reports: dict[int, TaskStat]  # /proc/self/stat each task printed after waking
     sleeps: dict[int, list[Sleep]] = field(default_factory=dict)  # the tracer's view
     tracer_log: str = ""  # its lines about these tasks, and any lost-event warnings
+    traced: bool = False  # a tracer watched this hold
 
     @property
     def n(self) -> int:
@@ -160,10 +161,11 @@ def _wait_state(guest: Guest, pids: list[int], state: str, timeout: float) -> No
 
 def hold(guest: Guest, commands: list[str], cpu: int, window_s: float, state: str = "D",
          release: Callable[[], None] | None = None, tracer: OffCpuTracer | None = None,
-         end_timeout: float = 120) -> Hold:
+         end_timeout: float = 120, tracer_lines: bool = True) -> Hold:
     """Run `commands` (each a block_once-style workload) pinned to `cpu`, watch
     the window while all are in `state`, then let them finish (`release`, if the
-    test ends the wait itself) and collect their reports."""
+    test ends the wait itself) and collect their reports. `tracer_lines`: whether
+    the tracer is expected to report these sleeps (a short wait if not)."""
     procs = [guest.spawn(f"exec taskset -c {cpu} {cmd}") for cmd in commands]
     pids = _wait_ready(guest, procs, timeout=60)
     _wait_state(guest, pids, state, timeout=60)
@@ -184,7 +186,8 @@ def hold(guest: Guest, commands: list[str], cpu: int, window_s: float, state: st
                         "the workload's hold is too short for the window")
     h = Hold(cpu, pids, window, reports)
     if tracer:
-        h.sleeps = tracer.sleeps_of(pids, timeout=30)
+        h.traced = True
+        h.sleeps = tracer.sleeps_of(pids, timeout=30 if tracer_lines else 3)
         r = guest.poll(tracer.proc)
         h.tracer_log = "\n".join(ln for ln in (r.stdout + r.stderr).splitlines()
                                  if any(f"pid={p} " in ln for p in pids) or "ost" in ln)

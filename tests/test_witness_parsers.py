@@ -11,6 +11,7 @@ from suites.witnesses.offcpu import parse as parse_sleeps
 from suites.witnesses.procfs import (
     CpuTimes,
     parse_loadavg,
+    parse_local_timer_interrupts,
     parse_pressure,
     parse_stat,
     parse_task_stat,
@@ -144,3 +145,13 @@ def test_cpu_time_plot_writes_a_png(tmp_path):
     samples = [snap(10 + i * 0.25, 25 * i) for i in range(5)]
     out = cpu_time_plot(tmp_path / "p.png", "test", [("phase", Span(samples[0], samples[-1], samples))])
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_local_timer_interrupts():
+    text = ("           CPU0       CPU1       \n"
+            "  0:         45          0   IO-APIC   2-edge      timer\n"
+            "LOC:      12693       9561   Local timer interrupts\n"
+            "SPU:          0          0   Spurious interrupts\n")
+    assert parse_local_timer_interrupts(text) == [12693, 9561]
+    with pytest.raises(ValueError):
+        parse_local_timer_interrupts("           CPU0\n")

@@ -18,6 +18,7 @@ from suites.conftest import NULLB_DELAY_S
 from suites.witnesses.expect import D_IOWAIT, S_IOWAIT, S_NOT_IOWAIT, check_hold
 from suites.witnesses.observe import hold, quote, watch
 from suites.witnesses.plot import cpu_time_plot
+from suites.witnesses.procfs import parse_local_timer_interrupts
 from vm import probes
 
 WINDOW_S = 6.0  # one load sample surely inside it at HZ >= 100 (see suites/dstate)
@@ -57,7 +58,15 @@ def test_busy_cpu_masks_iowait(guest, block_once, slow_nullb, dsleep, cpu_hog, h
     dev = slow_nullb.device()
     read = [quote(block_once, "pread-direct", dev)] * TASKS
     sleep = [quote(block_once, "dsleep", int(HOLD_S * 1000), 1)] * TASKS
+    t0, _, before = guest.read_files(["/proc/interrupts"])
     base = watch(guest, BASELINE_S)
+    t1, _, after = guest.read_files(["/proc/interrupts"])
+    ticks = (parse_local_timer_interrupts(after["/proc/interrupts"])[cpu]
+             - parse_local_timer_interrupts(before["/proc/interrupts"])[cpu])
+    # What nohz=off changes: an idle CPU takes every tick (HZ per second)
+    # instead of hardly any, and idle/iowait become tick-sampled.
+    evidence.note(f"idle CPU {cpu}: {ticks / (t1 - t0):.0f} local timer interrupts/s (HZ={hz}); "
+                  f"boot: {guest.read_text('/proc/cmdline').strip()}")
     phases = [("idle baseline", base)]
 
     def phase(label, commands, wchans, hog):

@@ -102,3 +102,14 @@ def parse_task_stat(text: str) -> TaskStat:
     pid, _, comm = head.partition(" (")
     rest = tail.split()
     return TaskStat(int(pid), comm, rest[0], int(rest[39 - 3]), int(rest[42 - 3]))
+
+
+def parse_local_timer_interrupts(text: str) -> list[int]:
+    """Per-CPU counts of the "LOC" (local APIC timer) row of /proc/interrupts:
+    the tick, when the CPU is idle and NO_HZ is off, or hardly ever under NO_HZ idle."""
+    for line in text.splitlines():
+        name, _, rest = line.strip().partition(":")
+        if name == "LOC":
+            ncpu = len(text.splitlines()[0].split())
+            return [int(x) for x in rest.split()[:ncpu]]
+    raise ValueError("/proc/interrupts: no LOC row")

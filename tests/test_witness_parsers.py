@@ -85,6 +85,11 @@ def test_lower_bound_from_idle():
     assert loadavg.load1_lower_bound(0, 3, 0) == 0
     # Observed on debian-6.12: 1.00 -> 1.16 with three vfork parents over one sample.
     assert loadavg.load1_lower_bound(100, 3, 1) == 116
+    # From above the tasks, a second sample lowers it: seen on debian-6.1 after a
+    # hog phase, 3.20 -> 3.17 with three tasks in D (one sample alone gives >= 3.18).
+    assert loadavg.load1_lower_bound(320, 3, 1) == 318
+    assert loadavg.load1_lower_bound(320, 3, 1, 2) == 316
+    assert loadavg.load1_lower_bound(100, 3, 1, 2) == 116  # from below, more only raise it
 
 
 def test_samples_within_window():
@@ -106,7 +111,7 @@ def test_upper_bound_decays_or_rises_to_active():
     # From below, two samples of 2 active from 1.00: 1.00 -> 1.08 -> 1.15 (+ rounding).
     assert 115 <= loadavg.load1_upper_bound(100, 2, 2) <= 116
     # Six more tasks counted over one sample would be out of that reach.
-    assert loadavg.load1_lower_bound(100, 8, 1) > loadavg.load1_upper_bound(100, 2, 2)
+    assert loadavg.load1_lower_bound(100, 8, 1, 2) > loadavg.load1_upper_bound(100, 2, 2)
 
 
 def test_samples_at_most():

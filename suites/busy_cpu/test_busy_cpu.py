@@ -66,7 +66,7 @@ def test_busy_cpu_masks_iowait(guest, block_once, slow_nullb, dsleep, cpu_hog, h
     # What nohz=off changes: an idle CPU takes every tick (HZ per second)
     # instead of hardly any, and idle/iowait become tick-sampled.
     evidence.note(f"idle CPU {cpu}: {ticks / (t1 - t0):.0f} local timer interrupts/s (HZ={hz}); "
-                  f"boot: {guest.read_text('/proc/cmdline').strip()}")
+                  f"booted with nohz=off: {'nohz=off' in guest.read_text('/proc/cmdline').split()}")
     phases = [("idle baseline", base)]
 
     def phase(label, commands, wchans, hog):

@@ -81,10 +81,11 @@ def check_hold(ev: Evidence, h: Hold, base: Span, wait: Wait, hz: int,
 
     if wait.loadavg:
         samples = loadavg.samples_within(W, hz)
+        most = loadavg.samples_at_most(W, hz)
         before, after = (loadavg.hundredths(x.load.load1) for x in (w.before, w.after))
-        least = loadavg.load1_lower_bound(before, n, samples)
+        least = loadavg.load1_lower_bound(before, n, samples, most)
         ev.check(f"{p}loadavg counts it", samples >= 1 and after >= least,
-                 f"load1 >= {least / 100:.2f} ({samples} sample(s) of {n} more active from {before / 100:.2f})",
+                 f"load1 >= {least / 100:.2f} ({samples}-{most} sample(s) of >= {n} active from {before / 100:.2f})",
                  f"{before / 100:.2f} -> {after / 100:.2f}", SRC_LOAD)
     else:
         _check_load_not_counted(ev, p, w, base, n, hz)
@@ -200,7 +201,8 @@ def _check_load_not_counted(ev: Evidence, p: str, w: Span, base: Span, n: int, h
     before, after = (loadavg.hundredths(x.load.load1) for x in (w.before, w.after))
     others = max(s.stat.procs_running for s in w.samples) + max(base.blocked)
     most = loadavg.load1_upper_bound(before, others, loadavg.samples_at_most(W, hz))
-    counted = loadavg.load1_lower_bound(before, others + n, loadavg.samples_within(W, hz))
+    counted = loadavg.load1_lower_bound(before, n, loadavg.samples_within(W, hz),
+                                        loadavg.samples_at_most(W, hz))
     ev.check(f"{p}loadavg does not count it", after <= most < counted,
              f"load1 <= {most / 100:.2f} (<= {others} others active, up to "
              f"{loadavg.samples_at_most(W, hz)} sample(s)); counted, it would be >= {counted / 100:.2f}",

@@ -57,16 +57,21 @@ def samples_within(window_s: float, hz: int) -> int:
     return max(0, math.floor((window_s - 11 / hz) / period))
 
 
-def load1_lower_bound(shown_before: int, tasks: int, samples: int) -> int:
-    """The least load1 (hundredths) the kernel can show after `samples` updates
-    during which at least `tasks` tasks were counted as active, from a reading of
-    `shown_before` hundredths. calc_load is monotonic in load and active, so more
-    activity only raises it."""
+def load1_lower_bound(shown_before: int, tasks: int, fewest: int, most: int | None = None) -> int:
+    """The least load1 (hundredths) the kernel can show after between `fewest`
+    and `most` updates (just `fewest` if `most` is not given) during which at
+    least `tasks` tasks were counted as active, from a reading of `shown_before`
+    hundredths. calc_load is monotonic in load and active, so more activity only
+    raises it; the number of updates matters both ways: below `tasks` each one
+    raises the load, above it each one lowers it (toward `tasks`)."""
     load = smallest_avenrun(shown_before)
-    for _ in range(samples):
+    for _ in range(fewest):
         load = calc_load(load, EXP_1, tasks * FIXED_1)
-    return printed(load)
-
+    least = printed(load)
+    for _ in range(fewest, max(most or fewest, fewest)):
+        load = calc_load(load, EXP_1, tasks * FIXED_1)
+        least = min(least, printed(load))
+    return least
 
 
 def samples_at_most(window_s: float, hz: int) -> int:

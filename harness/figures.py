@@ -1,0 +1,111 @@
+"""Stability figures of repeated runs: per test, its verdicts, and per witness the
+spread of what was observed.
+
+    python -m harness.figures RUN_DIR [RUN_DIR ...]
+
+Reads each run's junit.xml and evidence/*.md (the tables the scenario tests
+write). Repeats of a test (pytest-repeat's "-i-N" suffix) and several runs are
+grouped; each observed value is shown with its numbers replaced by their range
+over the repeats, e.g. "iowait +576..611, idle +0..0".
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import xml.etree.ElementTree as ET
+from collections import Counter, defaultdict
+from pathlib import Path
+
+_REPEAT = re.compile(r"-\d+-\d+\]$")
+_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
+_CELL_SPLIT = re.compile(r"(?<!\\) \| ")
+_PID = re.compile(r"\b\d+: ")  # "424: +1000, 425: +1000": per-task values, pids differ per repeat
+
+
+def base_test(test_id: str) -> str:
+    """The test without pytest-repeat's suffix: t[debian-6.1-5-10] -> t[debian-6.1]."""
+    return _REPEAT.sub("]", test_id)
+
+
+def verdicts(run: Path) -> dict[str, str]:
+    """nodeid -> passed / failed / error / skipped, from junit.xml."""
+    out = {}
+    junit = run / "junit.xml"
+    if not junit.exists():
+        return out
+    for case in ET.parse(junit).iter("testcase"):
+        if not case.get("name"):
+            continue
+        nodeid = case.get("classname", "").replace(".", "/") + ".py::" + case.get("name", "")
+        kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
+        out[nodeid] = {"failure": "failed", "error": "error", "skipped": "skipped"}.get(
+            kinds[0] if kinds else "", "passed")
+    return out
+
+
+def evidence_rows(run: Path):
+    """(test id, witness, observed, ok) for every row of every evidence table."""
+    for md in sorted((run / "evidence").glob("*.md")):
+        title = ""
+        for line in md.read_text().splitlines():
+            if line.startswith("### "):
+                title = line[4:].strip()
+            elif line.startswith("| ") and not line.startswith(("| witness |", "|---")):
+                cells = [c.replace("\\|", "|") for c in _CELL_SPLIT.split(line.strip()[2:-2])]
+                if len(cells) == 5:
+                    yield title, cells[0], cells[2], cells[3] == "ok"
+
+
+def spread(observed: list[str]) -> str:
+    """One observed text with each number replaced by its range over the repeats,
+    if all repeats share the same shape; otherwise the distinct texts."""
+    observed = [_PID.sub("task: ", o) for o in observed]
+    shapes = {_NUMBER.sub("#", o) for o in observed}
+    if len(shapes) != 1:
+        return " / ".join(sorted(set(observed))[:4]) + (" / ..." if len(set(observed)) > 4 else "")
+    columns = list(zip(*(_NUMBER.findall(o) for o in observed), strict=True))
+    parts = _NUMBER.split(observed[0])
+    out = [parts[0]]
+    for col, rest in zip(columns, parts[1:], strict=True):
+        lo, hi = min(col, key=float), max(col, key=float)
+        out.append(lo if float(lo) == float(hi) else f"{lo}..{hi.lstrip('+')}")
+        out.append(rest)
+    return "".join(out)
+
+
+def report(runs: list[Path]) -> str:
+    outcomes: dict[str, Counter] = defaultdict(Counter)
+    rows: dict[tuple[str, str], list[tuple[str, bool]]] = defaultdict(list)
+    for run in runs:
+        for nodeid, verdict in verdicts(run).items():
+            outcomes[base_test(nodeid)][verdict] += 1
+        for test, witness, observed, ok in evidence_rows(run):
+            rows[(base_test(test), witness)].append((observed, ok))
+    lines = []
+    for test in sorted(set(outcomes) | {t for t, _ in rows}):
+        c = outcomes.get(test, Counter())
+        lines.append(f"{test}: " + ", ".join(f"{c[k]} {k}" for k in ("passed", "failed", "error", "skipped")
+                                             if c[k]) or f"{test}: (no verdict)")
+        for (t, witness), seen in rows.items():
+            if t != test:
+                continue
+            bad = sum(1 for _, ok in seen if not ok)
+            lines.append(f"  {witness}: {spread([o for o, _ in seen])}  [{len(seen)} rows"
+                         + (f", {bad} FAILED" if bad else "") + "]")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    runs = [Path(a) for a in argv]
+    missing = [str(r) for r in runs if not r.is_dir()]
+    if not runs or missing:
+        print(f"figures: usage: python -m harness.figures RUN_DIR...; not a directory: {' '.join(missing)}",
+              file=sys.stderr)
+        return 2
+    print(report(runs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

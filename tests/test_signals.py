@@ -41,7 +41,11 @@ def test_signal_to_pytest_leaves_no_qemu(tmp_path, sig, request):
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tests/fault_targets",
          "--kernel", kernel, "--results-dir", str(tmp_path / "results")],
         cwd=REPO, env={**os.environ, "IOWITNESS_FAULT_TARGET": str(flag)},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        # What a terminal's Ctrl-C reaches: a process that has not inherited an
+        # ignored SIGINT (a shell's `cmd &` ignores it, and Python then never
+        # installs its KeyboardInterrupt handler).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 600
         while not flag.exists():

@@ -12,6 +12,8 @@ per-CPU picture of all phases goes to results/<run>/plots/.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import pytest
 
 from suites.conftest import NULLB_DELAY_S
@@ -70,10 +72,7 @@ def test_busy_cpu_masks_iowait(guest, block_once, slow_nullb, dsleep, cpu_hog, h
     phases = [("idle baseline", base)]
 
     def phase(label, commands, wchans, hog):
-        if hog:
-            with cpu_hog.on(cpu):
-                h = hold(guest, commands, cpu, WINDOW_S, tracer=offcpu)
-        else:
+        with cpu_hog.on(cpu) if hog else nullcontext():
             h = hold(guest, commands, cpu, WINDOW_S, tracer=offcpu)
         check_hold(evidence, h, base, D_IOWAIT, hz, wchans, label, hog=hog)
         phases.append((label, h.window))
@@ -89,20 +88,21 @@ def test_busy_cpu_masks_iowait(guest, block_once, slow_nullb, dsleep, cpu_hog, h
     evidence.require()
 
 
-def _io_uring_waits_are_iowait(guest) -> bool:
+@pytest.fixture
+def io_uring_iowait(guest) -> None:
     """8a796565cec3 ("io_uring: Use io_schedule* in cqring wait"): mainline 6.5,
     stable 6.1.39; earlier kernels wait in plain schedule()."""
     v = probes.kernel_version(guest)
-    return v >= (6, 5) or (6, 1, 39) <= v < (6, 2)
+    if not (v >= (6, 5) or (6, 1, 39) <= v < (6, 2)):
+        pytest.skip(f"{guest.kernel.name}: io_uring waits are not I/O wait before 8a796565cec3 (6.5, 6.1.39)")
 
 
 @pytest.mark.kconfig("CONFIG_IO_URING")
+@pytest.mark.usefixtures("io_uring_iowait")
 def test_io_uring_wait_with_read_in_flight(guest, block_once, slow_nullb, hz, offcpu, evidence, plot_path):
     """Iowait without D: io_uring_enter waiting for an O_DIRECT read in flight
     sleeps in S with in_iowait set (7b72d661f1f2 gates it on pending requests):
     iowait, procs_blocked, PSI io and blkio delay grow; loadavg does not count it."""
-    if not _io_uring_waits_are_iowait(guest):
-        pytest.skip(f"{guest.kernel.name}: io_uring waits are not I/O wait before 8a796565cec3 (6.5, 6.1.39)")
     cpu = _cpu(guest)
     dev = slow_nullb.device()
     base = watch(guest, BASELINE_S)
@@ -126,12 +126,11 @@ IDLE_WAIT_IS_IOWAIT = {
 
 
 @pytest.mark.kconfig("CONFIG_IO_URING")
+@pytest.mark.usefixtures("io_uring_iowait")
 def test_io_uring_wait_with_nothing_in_flight(guest, block_once, hz, offcpu, evidence):
     """A wait in io_uring_enter with nothing in flight, after one NOP was
     submitted and reaped: S, and I/O wait or not as IDLE_WAIT_IS_IOWAIT records
     for this kernel; every witness must agree with whichever it is."""
-    if not _io_uring_waits_are_iowait(guest):
-        pytest.skip(f"{guest.kernel.name}: io_uring waits are not I/O wait before 8a796565cec3 (6.5, 6.1.39)")
     version = probes.kernel_version(guest)
     expected = IDLE_WAIT_IS_IOWAIT.get(version)
     cpu = _cpu(guest)

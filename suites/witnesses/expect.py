@@ -58,6 +58,17 @@ def _rate(count: float, span: Span) -> float:
     return count / span.seconds
 
 
+def _baseline_ceiling(count: float, base: Span, seconds: float) -> int:
+    """The most a counter may grow in `seconds` at the idle baseline's rate (+1 for flooring)."""
+    return math.floor(_rate(count, base) * seconds) + 1
+
+
+def _sleeps_text(h: Hold) -> str:
+    return "; ".join(f"{pid}: " + (", ".join(f"{s.state}/iowait={int(s.iowait)}/{s.us / 1e6:.2f}s"
+                                             for s in h.sleeps.get(pid, [])) or "none")
+                     for pid in h.pids)
+
+
 def check_hold(ev: Evidence, h: Hold, base: Span, wait: Wait, hz: int,
                wchans: set[str] | None = None, label: str = "", hog: bool = False) -> None:
     """Every witness row for one hold. `hog`: a CPU hog ran on the tasks' CPU for
@@ -115,7 +126,7 @@ def check_hold(ev: Evidence, h: Hold, base: Span, wait: Wait, hz: int,
         ev.check(f"{p}CPU {k} busy (hog)", mine.busy >= least and mine.idle <= 1,
                  f"busy >= {least} ticks ({W:.2f} s less 8 for flooring, {lost} lost ticks), idle +<=1",
                  f"busy +{mine.busy} (user +{mine.user}), idle +{mine.idle}", SRC_IOWAIT)
-        ceiling = math.floor(_rate(base.cpu(k).iowait, base) * W) + 1
+        ceiling = _baseline_ceiling(base.cpu(k).iowait, base, W)
         ev.check(f"{p}CPU {k} iowait (masked by the hog)", mine.iowait <= ceiling,
                  f"+<= {ceiling} ticks (idle baseline)",
                  f"iowait +{mine.iowait}", SRC_IOWAIT)
@@ -128,19 +139,19 @@ def check_hold(ev: Evidence, h: Hold, base: Span, wait: Wait, hz: int,
                  f"8 for flooring, {lost} lost ticks)",
                  f"iowait +{mine.iowait}, idle +{mine.idle}, busy +{mine.busy}", SRC_IOWAIT)
     else:
-        ceiling = math.floor(_rate(base.cpu(k).iowait, base) * W) + 1
+        ceiling = _baseline_ceiling(base.cpu(k).iowait, base, W)
         ev.check(f"{p}CPU {k} iowait", mine.iowait <= ceiling, f"+<= {ceiling} ticks (idle baseline)",
                  f"iowait +{mine.iowait}, idle +{mine.idle}, busy +{mine.busy}", SRC_IOWAIT)
     for j in w.cpus:
         if j == k:
             continue
-        ceiling = math.floor(_rate(base.cpu(j).iowait, base) * W) + 1
+        ceiling = _baseline_ceiling(base.cpu(j).iowait, base, W)
         ev.check(f"{p}CPU {j} iowait (not the task's CPU)", w.cpu(j).iowait <= ceiling,
                  f"+<= {ceiling} ticks: nr_iowait is per runqueue",
                  f"+{w.cpu(j).iowait}", SRC_IOWAIT)
 
-    some_ceiling = math.floor(_rate(base.some_us, base) * W) + 1
-    full_ceiling = math.floor(_rate(base.full_us, base) * W) + 1
+    some_ceiling = _baseline_ceiling(base.some_us, base, W)
+    full_ceiling = _baseline_ceiling(base.full_us, base, W)
     if wait.iowait:
         least = int(W * 1e6 / ncpu)
         ev.check(f"{p}PSI io some", w.some_us >= least,
@@ -173,22 +184,17 @@ def check_hold(ev: Evidence, h: Hold, base: Span, wait: Wait, hz: int,
 
     if h.traced and not (wait.state == "D" or wait.iowait):
         # The tracer reports D sleeps and sleeps with in_iowait only.
-        seen = "; ".join(f"{pid}: " + (", ".join(f"{s.state}/iowait={int(s.iowait)}/{s.us / 1e6:.2f}s"
-                                                 for s in h.sleeps.get(pid, [])) or "none")
-                         for pid in h.pids)
         ev.check(f"{p}tracer", not any(h.sleeps.values()), "no D or in_iowait sleep of these tasks",
-                 seen, SRC_TRACER)
+                 _sleeps_text(h), SRC_TRACER)
     elif h.traced:
         least_us = int(W * 1e6)
         good = {pid: [s for s in h.sleeps.get(pid, []) if s.state == wait.state
                       and s.iowait == wait.iowait and s.us >= least_us] for pid in h.pids}
-        seen = "; ".join(f"{pid}: " + (", ".join(f"{s.state}/iowait={int(s.iowait)}/{s.us / 1e6:.2f}s"
-                                                 for s in h.sleeps.get(pid, [])) or "none")
-                         for pid in h.pids)
         if not all(good.values()):
             ev.note(f"{label or 'hold'}: tracer output: " + " / ".join(h.tracer_log.splitlines()))
         ev.check(f"{p}tracer", all(good.values()),
-                 f"each: a {wait.state} sleep >= {W:.2f} s, in_iowait={int(wait.iowait)}", seen, SRC_TRACER)
+                 f"each: a {wait.state} sleep >= {W:.2f} s, in_iowait={int(wait.iowait)}", _sleeps_text(h),
+                 SRC_TRACER)
 
 
 def _check_load_not_counted(ev: Evidence, p: str, w: Span, base: Span, n: int, hz: int) -> None:
@@ -200,10 +206,10 @@ def _check_load_not_counted(ev: Evidence, p: str, w: Span, base: Span, n: int, h
     W = w.seconds
     before, after = (loadavg.hundredths(x.load.load1) for x in (w.before, w.after))
     others = max(s.stat.procs_running for s in w.samples) + max(base.blocked)
-    most = loadavg.load1_upper_bound(before, others, loadavg.samples_at_most(W, hz))
-    counted = loadavg.load1_lower_bound(before, n, loadavg.samples_within(W, hz),
-                                        loadavg.samples_at_most(W, hz))
+    samples = loadavg.samples_at_most(W, hz)
+    most = loadavg.load1_upper_bound(before, others, samples)
+    counted = loadavg.load1_lower_bound(before, n, loadavg.samples_within(W, hz), samples)
     ev.check(f"{p}loadavg does not count it", after <= most < counted,
              f"load1 <= {most / 100:.2f} (<= {others} others active, up to "
-             f"{loadavg.samples_at_most(W, hz)} sample(s)); counted, it would be >= {counted / 100:.2f}",
+             f"{samples} sample(s)); counted, it would be >= {counted / 100:.2f}",
              f"{before / 100:.2f} -> {after / 100:.2f}", SRC_LOAD)

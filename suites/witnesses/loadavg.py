@@ -68,7 +68,7 @@ def load1_lower_bound(shown_before: int, tasks: int, fewest: int, most: int | No
     for _ in range(fewest):
         load = calc_load(load, EXP_1, tasks * FIXED_1)
     least = printed(load)
-    for _ in range(fewest, max(most or fewest, fewest)):
+    for _ in range(fewest, most or fewest):
         load = calc_load(load, EXP_1, tasks * FIXED_1)
         least = min(least, printed(load))
     return least

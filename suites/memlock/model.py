@@ -1,0 +1,68 @@
+"""What io_setup should return under a memlock limit, from the ring formula.
+
+Mainline (fs/aio.c of 6.1.192 and 6.12.117): ring pages are not charged to
+RLIMIT_MEMLOCK at all; only aio-max-nr limits io_setup (ioctx_alloc's global check,
+EAGAIN). A kernel whose catalog entry declares the `aio-memlock` feature carries
+kernels/patches/aio-memlock/: each context's ring pages (aio_ring.ring_pages) are
+charged to the calling user's locked_vm against the caller's RLIMIT_MEMLOCK, EAGAIN
+when they do not fit, nothing charged with CAP_IPC_LOCK, given back by io_destroy
+and exit. shared/KERNEL-FACTS.md §1-§2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fixtures.tools import aio_ring
+
+FEATURE = "aio-memlock"
+PAGE = 4096
+
+
+def charges_aio_rings(features: tuple[str, ...], cap_ipc_lock: bool) -> bool:
+    return FEATURE in features and not cap_ipc_lock
+
+
+@dataclass
+class AioBudget:
+    """One user's state as io_setup sees it: memlock pages left (if charged) and
+    room left under aio-max-nr."""
+
+    cpus: int
+    charged: bool
+    memlock_pages: int
+    aio_room: int
+
+    def io_setup(self, n: int) -> str:
+        if n > self.aio_room:
+            return "EAGAIN"  # aio_nr + n > aio_max_nr (fs/aio.c ioctx_alloc)
+        pages = aio_ring.ring_pages(n, self.cpus)
+        if self.charged and pages > self.memlock_pages:
+            return "EAGAIN"  # the patch's aio_account_ring()
+        if self.charged:
+            self.memlock_pages -= pages
+        self.aio_room -= n
+        return "ok"
+
+    def held(self, sizes: list[int]) -> list[str]:
+        """The results of io_setup for each n in turn, every accepted context kept."""
+        return [self.io_setup(n) for n in sizes]
+
+    def attempt(self, n: int) -> str:
+        """One io_setup(n) that is destroyed again at once (aio_workload -x)."""
+        saved = (self.memlock_pages, self.aio_room)
+        result = self.io_setup(n)
+        self.memlock_pages, self.aio_room = saved
+        return result
+
+
+def largest_n_within(pages: int, cpus: int) -> int:
+    """The largest n whose ring fits in `pages` pages (ring_pages grows with n)."""
+    lo, hi = 0, aio_ring.MAX_N
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if aio_ring.ring_pages(mid, cpus) <= pages:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo

@@ -1,0 +1,45 @@
+"""The memlock expectations against the figures in shared/KERNEL-FACTS.md §2 (a 64 KiB
+limit, today's doubled ring) and the patch header."""
+
+import pytest
+
+from suites.memlock.model import AioBudget, charges_aio_rings, largest_n_within
+
+PAGES_64K = 16
+
+
+@pytest.mark.parametrize("cpus", [1, 2, 15, 255])
+def test_largest_n_is_1022_while_4c_is_below_it(cpus):
+    assert largest_n_within(PAGES_64K, cpus) == 1022
+
+
+def test_nothing_fits_once_the_4c_floor_needs_17_pages():
+    assert largest_n_within(PAGES_64K, 256) == 0
+
+
+@pytest.mark.parametrize(("cpus", "fit"), [(1, 16), (15, 16), (16, 8), (31, 8), (32, 5)])
+def test_one_event_contexts_that_fit(cpus, fit):
+    b = AioBudget(cpus, charged=True, memlock_pages=PAGES_64K, aio_room=2**31)
+    assert b.held([1] * (fit + 1)) == ["ok"] * fit + ["EAGAIN"]
+
+
+def test_a_refused_context_leaves_the_budget_for_a_smaller_one():
+    b = AioBudget(2, charged=True, memlock_pages=PAGES_64K, aio_room=4096)
+    assert b.held([1024, 1024, 1]) == ["EAGAIN", "EAGAIN", "ok"]
+    assert (b.memlock_pages, b.aio_room) == (15, 4095)
+
+
+def test_uncharged_kernels_stop_only_at_aio_max_nr():
+    b = AioBudget(2, charged=False, memlock_pages=PAGES_64K, aio_room=4096)
+    assert b.held([1024] * 4 + [1]) == ["ok"] * 4 + ["EAGAIN"]
+
+
+def test_attempt_leaves_nothing_held():
+    b = AioBudget(2, charged=True, memlock_pages=PAGES_64K, aio_room=100)
+    assert [b.attempt(100), b.attempt(100), b.attempt(101)] == ["ok", "ok", "EAGAIN"]
+
+
+def test_only_the_feature_without_the_capability_charges():
+    assert charges_aio_rings(("aio-memlock",), cap_ipc_lock=False)
+    assert not charges_aio_rings(("aio-memlock",), cap_ipc_lock=True)
+    assert not charges_aio_rings((), cap_ipc_lock=False)

@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from kernels import cache, image
+from kernels import cache, image, tools
 from kernels.catalog import KERNELS_DIR, SourceEntry
 from kernels.debian import package_info
 from kernels.errors import KernelError
@@ -132,7 +132,10 @@ def _apply_patches(entry: SourceEntry, tree: Path, prog: Progress) -> None:
 def _configure(entry: SourceEntry, tree: Path, prog: Progress) -> None:
     prog.step("configuring (vng --kconfig + fragments)")
     if not (tree / ".config").exists():
-        p = subprocess.run(["vng", "--kconfig"], cwd=tree, text=True, capture_output=True)
+        try:
+            p = subprocess.run([tools.vng(), "--kconfig"], cwd=tree, text=True, capture_output=True, env=tools.env())
+        except FileNotFoundError:
+            raise KernelError(entry.name, "vng (virtme-ng) not found: run ./bootstrap") from None
         if p.returncode != 0:
             raise KernelError(entry.name, f"vng --kconfig failed: {(p.stderr.strip().splitlines() or ['?'])[-1]}")
     frag = tree / ".iowitness.config"

@@ -60,3 +60,10 @@ def test_input_key_changes_with_the_patch(tmp_path):
     k1 = source.input_key(entry(p))
     p.write_text(p.read_text().replace("+A", "+AA"))
     assert source.input_key(entry(p)) != k1
+
+
+def test_missing_vng_is_one_error_line(tmp_path, tree, monkeypatch):
+    from kernels import tools
+    monkeypatch.setattr(tools, "vng", lambda: str(tmp_path / "no-such-vng"))
+    with pytest.raises(KernelError, match="vng .virtme-ng. not found: run ./bootstrap"):
+        source._configure(entry(), tree, Progress("t", True))

@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 import kernels
-from vm.guest import Guest, GuestOptions, _vng
+from kernels import tools
+from vm.guest import Guest, GuestOptions
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -30,7 +31,7 @@ def _percentile(values: list[float], q: float) -> float:
 def vng_exec_boot(kernel, accel: str, cpus: int, memory: str) -> float:
     """Plain `vng --exec true`: the baseline any virtme-ng user pays."""
     home = tempfile.mkdtemp(prefix="iowitness-bench-")
-    cmd = [_vng(), "-r", str(kernel.boot_target), "--cpus", str(cpus), "--memory", memory, "--exec", "true"]
+    cmd = [tools.vng(), "-r", str(kernel.boot_target), "--cpus", str(cpus), "--memory", memory, "--exec", "true"]
     if accel == "tcg":
         cmd.insert(1, "--disable-kvm")
     env = dict(os.environ, HOME=home, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import paramiko
 
+from kernels import tools
 from kernels.cache import CachedKernel
 from vm import accel as accel_mod
 from vm import console
@@ -54,10 +55,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _vng() -> str:
-    # vng runs virtme-run from PATH: both live beside our interpreter in the venv.
-    here = Path(sys.executable).parent / "vng"
-    return str(here) if here.exists() else "vng"
 
 
 class Guest:
@@ -84,7 +81,7 @@ class Guest:
     # -- lifecycle -----------------------------------------------------------
     def command_line(self) -> list[str]:
         o = self.options
-        cmd = [_vng(), "-v", "-r", str(self.kernel.boot_target), "--cpus", str(o.cpus),
+        cmd = [tools.vng(), "-v", "-r", str(self.kernel.boot_target), "--cpus", str(o.cpus),
                "--memory", o.memory, "--ssh", str(self.port), "--ssh-tcp",
                "--qemu-opts=-set netdev.ssh.restrict=on"]
         if self.accel.name == "tcg":
@@ -101,8 +98,7 @@ class Guest:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._home = Path(tempfile.mkdtemp(prefix="iowitness-vm-"))  # 0700: keys live here
         self.port = free_port()
-        env = dict(os.environ, HOME=str(self._home),
-                   PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}")
+        env = tools.env(HOME=str(self._home))
         with open(self.console_log, "ab") as con:
             self.proc = subprocess.Popen(self.command_line(), stdin=subprocess.DEVNULL, stdout=con,
                                          stderr=con, env=env, cwd="/", start_new_session=True)

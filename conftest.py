@@ -9,12 +9,13 @@ taint change fails the test; what the test left behind is undone.
 from __future__ import annotations
 
 import signal
+import sys
 from pathlib import Path
 
 import pytest
 
 import kernels
-from harness import requirements, results
+from harness import requirements, results, summary
 from kernels.errors import KernelError
 from vm import isolation, probes
 from vm.guest import Guest, GuestOptions
@@ -35,6 +36,8 @@ def pytest_addoption(parser):
                 help="force the accelerator (default: KVM only if it is shown to work)")
     g.addoption("--boot-timeout", type=float, default=300.0, help="seconds for a guest to become ready")
     g.addoption("--results-dir", default=str(REPO / "results"), help="where results/<run-id>/ goes")
+    g.addoption("--shell-after", action="store_true",
+                help="after each test, a shell in its guest on this terminal, before the test's cleanup")
 
 
 def _on_sigterm(signum, frame):
@@ -87,6 +90,10 @@ def pytest_unconfigure(config):
     if state is not None:
         state.pool.shutdown_all()
         state.write_environment()
+        try:
+            summary.write(state.run_dir)
+        except Exception as e:  # the report must never cost a run its results
+            print(f"iowitness: summary not written: {e!r}", file=sys.stderr)
 
 
 def selected_kernels(config) -> list[str]:
@@ -148,6 +155,16 @@ SNAP = pytest.StashKey[tuple]()
 def _save(d: Path, test_id: str, text: str, suffix: str) -> None:
     d.mkdir(parents=True, exist_ok=True)
     (d / (results.safe_name(test_id) + suffix + ".log")).write_text(text)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item, nextitem):
+    """--shell-after: before the fixtures are finalized, so what the test set up
+    (device, module, sysctls, tracer) is still there to look at."""
+    entry = item.stash.get(SNAP, None)
+    if item.config.getoption("shell_after") and entry and entry[0].usable():
+        entry[0].interactive_shell(f"\n--- {item.nodeid}: the guest before cleanup; exit to go on ---\n")
+    return (yield)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -4,6 +4,7 @@ are saved to the run's results."""
 
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 
 import pytest
@@ -161,7 +162,9 @@ def evidence(request, run_dir) -> Evidence:
     if ev.rows:
         d = run_dir / "evidence"
         d.mkdir(parents=True, exist_ok=True)
-        (d / (results.safe_name(request.node.nodeid) + ".md")).write_text(ev.markdown())
+        name = results.safe_name(request.node.nodeid)
+        (d / (name + ".md")).write_text(ev.markdown())
+        (d / (name + ".json")).write_text(json.dumps(ev.as_dict(), indent=1))  # for reports
 
 
 @pytest.fixture

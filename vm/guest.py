@@ -114,6 +114,21 @@ class Guest:
         self.boot_seconds = time.monotonic() - t0
         return self
 
+    def interactive_shell(self, banner: str) -> int:
+        """A root shell in the guest on the user's terminal (/dev/tty, which pytest's
+        output capture does not touch), with the session key; returns ssh's status."""
+        try:
+            tty = open("/dev/tty", "r+b", buffering=0)  # noqa: SIM115 - closed below
+        except OSError:
+            print("iowitness: --shell-after needs a terminal; none here", file=sys.stderr)
+            return 255
+        with tty:
+            tty.write(banner.encode())
+            key = self._home / ".cache" / "virtme-ng" / ".ssh" / "id_virtme"
+            return subprocess.call(["ssh", "-t", "-i", str(key), "-p", str(self.port), "-o", "LogLevel=ERROR",
+                                    "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                                    "root@127.0.0.1"], stdin=tty, stdout=tty, stderr=tty)
+
     def _key(self) -> paramiko.PKey:
         return paramiko.Ed25519Key.from_private_key_file(
             str(self._home / ".cache" / "virtme-ng" / ".ssh" / "id_virtme"))

@@ -4,7 +4,7 @@ table at once, so a failure shows every witness, not just the first to disagree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ class Evidence:
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         lines += [""] + [f"- {n}" for n in self.notes]
         return "\n".join(lines) + "\n"
+
+    def as_dict(self) -> dict:
+        return {"title": self.title, "ok": self.ok, "rows": [asdict(r) for r in self.rows], "notes": self.notes}
 
     def require(self) -> None:
         if not self.ok:

@@ -1,0 +1,174 @@
+"""The page a person reads first: results/<run>/summary.md and summary.html.
+
+A kernel x scenario matrix (pass / fail / skip counts, guest faults named), then every
+test that did not pass with its reason, then the evidence tables the scenario tests
+wrote (evidence/*.json), then the plots. The HTML page is self-contained (styles
+inline, plots embedded as data: URIs) so it can be mailed or attached to a CI job.
+
+    python -m harness.summary RUN_DIR      # (re)write both files, print the .md path
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from harness.runs import Case, load
+
+ORDER = ("failed", "error", "skipped", "passed")
+MARK = {"passed": "pass", "failed": "FAIL", "error": "ERROR", "skipped": "skip"}
+
+
+def matrix(cases: list[Case]) -> tuple[list[str], list[str], dict]:
+    """Scenarios, kernels, and per (scenario, kernel) a count per verdict."""
+    cells: dict = defaultdict(lambda: defaultdict(int))
+    for c in cases:
+        cells[(c.scenario, c.kernel or "host")][c.verdict] += 1
+    scenarios = sorted({s for s, _ in cells}, key=lambda s: (s == "framework", s))
+    kernels = sorted({k for _, k in cells}, key=lambda k: (k == "host", k))
+    return scenarios, kernels, cells
+
+
+def cell_text(counts: dict) -> str:
+    if not counts:
+        return "-"
+    return ", ".join(f"{counts[v]} {MARK[v]}" for v in ORDER if counts.get(v))
+
+
+def evidence(run: Path) -> list[dict]:
+    out = []
+    for f in sorted((run / "evidence").glob("*.json")):
+        try:
+            out.append(json.loads(f.read_text()))
+        except (OSError, ValueError):
+            continue  # a table being written when the run stopped: the .md copy remains
+    return out
+
+
+def not_passed(cases: list[Case]) -> list[Case]:
+    return sorted((c for c in cases if c.verdict != "passed"), key=lambda c: (ORDER.index(c.verdict), c.nodeid))
+
+
+def _reason(c: Case) -> str:
+    return (f"{c.fault}: " if c.fault and c.fault not in c.message else "") + c.message
+
+
+def markdown(run: Path) -> str:
+    cases = load(run)
+    env = _environment(run)
+    scenarios, kernels, cells = matrix(cases)
+    lines = [f"# iowitness run {run.name}", ""]
+    lines += [f"Kernels: {', '.join(f'{k} ({v})' for k, v in env.items()) or 'none'}", ""]
+    lines += ["| scenario | " + " | ".join(kernels) + " |", "|---" * (len(kernels) + 1) + "|"]
+    for s in scenarios:
+        lines.append(f"| {s} | " + " | ".join(cell_text(cells.get((s, k), {})) for k in kernels) + " |")
+    bad = not_passed(cases)
+    if bad:
+        lines += ["", "## Not passed", ""]
+        lines += [f"- **{MARK[c.verdict]}** `{c.nodeid}` — {_reason(c)}" for c in bad]
+    tables = evidence(run)
+    if tables:
+        lines += ["", "## Evidence", ""]
+        for t in tables:
+            lines += [f"### {t['title']} — {'ok' if t['ok'] else 'FAIL'}", "",
+                      "| witness | predicted | observed | verdict | source |", "|---|---|---|---|---|"]
+            for r in t["rows"]:
+                cells_ = (r["witness"], r["predicted"], r["observed"], "ok" if r["ok"] else "**FAIL**", r["source"])
+                lines.append("| " + " | ".join(str(x).replace("|", "\\|") for x in cells_) + " |")
+            lines += [""] + [f"- {n}" for n in t["notes"]] + [""]
+    plots = sorted((run / "plots").glob("*.png"))
+    if plots:
+        lines += ["", "## Plots", ""] + [f"- [{p.stem}](plots/{p.name})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+_CSS = """body{font-family:sans-serif;margin:2em;max-width:110em}table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #bbb;padding:.3em .6em;text-align:left;vertical-align:top}th{background:#eee}
+.passed{background:#d7f5d7}.failed,.error{background:#f8c8c8}.skipped{background:#f3f0c8}.mixed{background:#f8e0b0}
+code{font-size:90%}img{max-width:100%;border:1px solid #ccc}"""
+
+
+def _cell_class(counts: dict) -> str:
+    present = [v for v in ORDER if counts.get(v)]
+    if not present:
+        return ""
+    if "failed" in present or "error" in present:
+        return "failed"
+    return present[0] if len(present) == 1 else "mixed" if "passed" in present else present[0]
+
+
+def page(run: Path) -> str:
+    cases = load(run)
+    env = _environment(run)
+    scenarios, kernels, cells = matrix(cases)
+    e = html.escape
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>iowitness {e(run.name)}</title>"
+           f"<style>{_CSS}</style></head><body>", f"<h1>iowitness run {e(run.name)}</h1>"]
+    out.append("<p>Kernels: " + e(", ".join(f"{k} ({v})" for k, v in env.items()) or "none") + "</p>")
+    out.append("<table id='matrix'><tr><th>scenario</th>" + "".join(f"<th>{e(k)}</th>" for k in kernels) + "</tr>")
+    for s in scenarios:
+        row = "".join(f"<td class='{_cell_class(cells.get((s, k), {}))}'>{e(cell_text(cells.get((s, k), {})))}</td>"
+                      for k in kernels)
+        out.append(f"<tr><th>{e(s)}</th>{row}</tr>")
+    out.append("</table>")
+    bad = not_passed(cases)
+    if bad:
+        out.append("<h2>Not passed</h2><table><tr><th>verdict</th><th>test</th><th>reason</th></tr>")
+        out += [f"<tr class='{c.verdict}'><td>{MARK[c.verdict]}</td><td><code>{e(c.nodeid)}</code></td>"
+                f"<td>{e(_reason(c))}</td></tr>" for c in bad]
+        out.append("</table>")
+    tables = evidence(run)
+    if tables:
+        out.append("<h2>Evidence</h2>")
+    for t in tables:
+        out.append(f"<h3 class='{'passed' if t['ok'] else 'failed'}'>{e(t['title'])}</h3><table>"
+                   "<tr><th>witness</th><th>predicted</th><th>observed</th><th>verdict</th><th>source</th></tr>")
+        for r in t["rows"]:
+            v = "passed" if r["ok"] else "failed"
+            out.append(f"<tr><td>{e(r['witness'])}</td><td>{e(r['predicted'])}</td><td>{e(r['observed'])}</td>"
+                       f"<td class='{v}'>{'ok' if r['ok'] else 'FAIL'}</td><td>{e(r['source'])}</td></tr>")
+        out.append("</table>" + "".join(f"<p>{e(n)}</p>" for n in t["notes"]))
+    plots = sorted((run / "plots").glob("*.png"))
+    if plots:
+        out.append("<h2>Plots</h2>")
+    for p in plots:
+        data = base64.b64encode(p.read_bytes()).decode()
+        out.append(f"<h3>{e(p.stem)}</h3><img alt='{e(p.stem)}' src='data:image/png;base64,{data}'>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def _environment(run: Path) -> dict[str, str]:
+    try:
+        env = json.loads((run / "environment.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {name: k.get("version", "?") for name, k in env.get("kernels", {}).items()}
+
+
+def write(run: Path) -> Path:
+    """Both files, each replaced atomically (a reader never sees half a page)."""
+    run = Path(run)
+    for name, text in (("summary.md", markdown(run)), ("summary.html", page(run))):
+        tmp = run / f".{name}.tmp{os.getpid()}"
+        tmp.write_text(text)
+        os.replace(tmp, run / name)
+    return run / "summary.md"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or not (Path(args[0]) / "junit.xml").exists():
+        print("usage: python -m harness.summary RUN_DIR (a results/<run-id> with a junit.xml)", file=sys.stderr)
+        return 2
+    print(write(Path(args[0])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

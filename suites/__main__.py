@@ -1,0 +1,126 @@
+"""Reproduce a documented behaviour on demand, and read runs.
+
+    python -m suites reproduce --list
+    python -m suites reproduce NAME [--kernel K ...] [--shell] [-- PYTEST_ARGS]
+    python -m suites summary RUN_DIR        # results/<run>/summary.md and .html
+    python -m suites compare RUN_A RUN_B [--pair KA=KB]
+    python -m suites kcidb RUN_DIR [-o FILE]
+
+reproduce boots the kernel(s), runs the behaviour's tests, and prints each test's
+verdict and its evidence table (witness, what the kernel's rules predict and where
+they are written, what was observed). --shell opens a shell in the guest after each
+test, before its cleanup: the device, module, sysctls and tracer it set up are still
+there. Exit code: 0 the kernel behaved as documented, 1 it did not, 3 a test errored
+or its guest was lost, 4 skipped (the kernel lacks what the behaviour needs), 2 bad
+input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import subprocess
+import sys
+from pathlib import Path
+
+from harness import compare, kcidb, results, runs, summary
+from kernels import catalog
+from kernels.errors import KernelError
+from suites.catalog import BEHAVIOURS
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def list_behaviours() -> str:
+    width = max(map(len, BEHAVIOURS))
+    return "\n".join(f"{b.name:{width}}  {b.shows}" for b in BEHAVIOURS.values())
+
+
+def exit_code(cases: list[runs.Case]) -> int:
+    verdicts = {c.verdict for c in cases}
+    if not cases or "error" in verdicts or any(c.fault in runs.LOST_GUEST for c in cases):
+        return 3
+    if "failed" in verdicts:
+        return 1
+    return 4 if verdicts == {"skipped"} else 0
+
+
+def report(run: Path, cases: list[runs.Case]) -> str:
+    out = []
+    for c in cases:
+        md = run / "evidence" / (results.safe_name(c.nodeid) + ".md")
+        head = f"{summary.MARK[c.verdict]:5} {c.nodeid}"
+        out.append(head + (f"\n      {c.fault + ': ' if c.fault else ''}{c.message}" if c.message else ""))
+        if md.exists():
+            out.append(md.read_text())
+    return "\n".join(out)
+
+
+def reproduce(args, extra: list[str]) -> int:
+    if args.list or not args.name:
+        print(list_behaviours())
+        return 0 if args.list else 2
+    b = BEHAVIOURS.get(args.name)
+    if b is None:
+        near = difflib.get_close_matches(args.name, BEHAVIOURS, n=3)
+        print(f"error: no behaviour named {args.name!r}" + (f" (did you mean {', '.join(near)}?)" if near else "")
+              + "; see --list", file=sys.stderr)
+        return 2
+    try:
+        for name in args.kernel:
+            catalog.get(name)
+    except KernelError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    base = Path(args.results_dir)
+    before = set(base.iterdir()) if base.exists() else set()
+    cmd = [sys.executable, "-m", "pytest", *b.tests, "-p", "no:cacheprovider", "-q", "--results-dir", str(base)]
+    cmd += [a for k in args.kernel for a in ("--kernel", k)]
+    if args.shell:
+        cmd += ["--shell-after", "-s"]
+    rc = subprocess.run(cmd + extra, cwd=REPO).returncode
+    new = sorted(d for d in (set(base.iterdir()) - before) if d.is_dir() and (d / "junit.xml").exists())
+    if not new:
+        return 2 if rc in (4, 5) else 3  # pytest refused the arguments, or died before any result
+    run = new[-1]
+    cases = runs.load(run)
+    print(f"\n# {b.name}: {b.shows}\n")
+    print(report(run, cases))
+    code = exit_code(cases)
+    print(f"verdict: {['reproduced', 'NOT reproduced', '', 'ERROR', 'skipped'][code]} "
+          f"(exit {code}); summary: {run / 'summary.html'}")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    extra: list[str] = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, extra = argv[:i], argv[i + 1:]
+    ap = argparse.ArgumentParser(prog="python -m suites", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("reproduce", help="run one documented behaviour and show its evidence")
+    r.add_argument("name", nargs="?")
+    r.add_argument("--list", action="store_true")
+    r.add_argument("--kernel", action="append", default=[])
+    r.add_argument("--shell", action="store_true", help="a guest shell after each test, before its cleanup")
+    r.add_argument("--results-dir", default=str(REPO / "results"))
+    s = sub.add_parser("summary", help="write a run's summary.md and summary.html")
+    s.add_argument("run")
+    c = sub.add_parser("compare", help="what changed verdict between two runs")
+    c.add_argument("rest", nargs=argparse.REMAINDER)
+    k = sub.add_parser("kcidb", help="a run as validated KCIDB JSON")
+    k.add_argument("rest", nargs=argparse.REMAINDER)
+    args = ap.parse_args(argv)
+    if args.cmd == "reproduce":
+        return reproduce(args, extra)
+    if args.cmd == "summary":
+        return summary.main([args.run])
+    if args.cmd == "compare":
+        return compare.main(args.rest)
+    return kcidb.main(args.rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -41,12 +41,14 @@ def cell_text(counts: dict) -> str:
 
 
 def evidence(run: Path) -> list[dict]:
+    """The tables as data; a table with only its .md copy (runs before the JSON copy
+    existed, or a JSON cut short) comes back as {"title", "markdown"}."""
     out = []
-    for f in sorted((run / "evidence").glob("*.json")):
+    for md in sorted((run / "evidence").glob("*.md")):
         try:
-            out.append(json.loads(f.read_text()))
+            out.append(json.loads(md.with_suffix(".json").read_text()))
         except (OSError, ValueError):
-            continue  # a table being written when the run stopped: the .md copy remains
+            out.append({"title": md.stem, "markdown": md.read_text()})
     return out
 
 
@@ -75,6 +77,9 @@ def markdown(run: Path) -> str:
     if tables:
         lines += ["", "## Evidence", ""]
         for t in tables:
+            if "markdown" in t:
+                lines += [t["markdown"], ""]
+                continue
             lines += [f"### {t['title']} — {'ok' if t['ok'] else 'FAIL'}", "",
                       "| witness | predicted | observed | verdict | source |", "|---|---|---|---|---|"]
             for r in t["rows"]:
@@ -126,6 +131,9 @@ def page(run: Path) -> str:
     if tables:
         out.append("<h2>Evidence</h2>")
     for t in tables:
+        if "markdown" in t:
+            out.append(f"<h3>{e(t['title'])}</h3><pre>{e(t['markdown'])}</pre>")
+            continue
         out.append(f"<h3 class='{'passed' if t['ok'] else 'failed'}'>{e(t['title'])}</h3><table>"
                    "<tr><th>witness</th><th>predicted</th><th>observed</th><th>verdict</th><th>source</th></tr>")
         for r in t["rows"]:

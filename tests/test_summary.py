@@ -27,7 +27,9 @@ def make_run(tmp_path):
              "rows": [{"witness": "CPU 1 iowait", "predicted": "+0 | none", "observed": "+577", "ok": False,
                        "source": "kernel/sched/cputime.c"}]}
     (run / "evidence" / "t.json").write_text(json.dumps(table))
+    (run / "evidence" / "t.md").write_text("the same table as markdown")
     (run / "evidence" / "half.json").write_text("{")  # a table cut short by a killed run
+    (run / "evidence" / "half.md").write_text("### half\n| a | b |\n")
     (run / "plots" / "p.png").write_bytes(png())
     return run
 
@@ -54,6 +56,7 @@ def test_markdown_has_the_matrix_reasons_and_evidence(tmp_path):
     assert "io_uring_setup fails (EPERM)" in text
     assert "| CPU 1 iowait | +0 \\| none | +577 | **FAIL** | kernel/sched/cputime.c |" in text
     assert "(plots/p.png)" in text
+    assert "### half\n| a | b |" in text  # the .md copy stands in for a broken JSON one
 
 
 def test_html_is_self_contained(tmp_path):

@@ -21,6 +21,7 @@ import pytest
 
 from fixtures import WORKLOADS
 from fixtures.build import build_c
+from suites.witnesses.evidence import Evidence
 from vm.channel import Background
 from vm.guest import Guest
 
@@ -88,16 +89,20 @@ class Held:
     def status(self) -> dict[str, str]:
         return status_fields(self.guest, self.pid)
 
-    def check_identity(self, identity: Identity, memlock: int) -> None:
-        """The preconditions, read from the process itself: its limit and whether
-        CAP_IPC_LOCK is in its effective set."""
+    def check_identity(self, identity: Identity, memlock: int, ev: Evidence) -> None:
+        """The preconditions, read from the process itself: uid, whether CAP_IPC_LOCK
+        is in its effective set, and its RLIMIT_MEMLOCK."""
         st = self.status()
         has_cap = bool(int(st["CapEff"], 16) >> CAP_IPC_LOCK & 1)
-        assert has_cap == identity.cap_ipc_lock, f"{identity.label}: CapEff {st['CapEff']}"
-        assert int(st["Uid"].split()[1]) == self.uid
+        uid = int(st["Uid"].split()[1])
         limits = self.guest.read_text(f"/proc/{self.pid}/limits")
         row = next(ln for ln in limits.splitlines() if ln.startswith("Max locked memory"))
-        assert row.split()[3:5] == [str(memlock), str(memlock)], row
+        soft, hard = row.split()[3:5]
+        ev.check("workload identity (/proc/PID/status, limits)",
+                 (uid, has_cap, soft, hard) == (self.uid, identity.cap_ipc_lock, str(memlock), str(memlock)),
+                 f"uid {self.uid}, CAP_IPC_LOCK {'yes' if identity.cap_ipc_lock else 'no'}, memlock {memlock}",
+                 f"uid {uid}, CAP_IPC_LOCK {'yes' if has_cap else 'no'}, memlock {soft}/{hard}",
+                 f"{identity.label} via prlimit/setpriv")
 
     def signal_and_wait_for(self, sig: int, text: str) -> None:
         self.guest.run(f"kill -{int(sig)} {self.pid}", check=True)

@@ -31,13 +31,20 @@ def budget(guest, identity, aio_room: int) -> AioBudget:
     return AioBudget(probes.possible_cpus(guest), charged, LIMIT_PAGES, aio_room)
 
 
+def rule(model: AioBudget) -> str:
+    """Where the expectation comes from, for the evidence table."""
+    if model.charged:
+        return "aio-memlock patch: aio_account_ring(), ring pages per user vs RLIMIT_MEMLOCK; aio-max-nr kept"
+    return "fs/aio.c ioctx_alloc: only aio-max-nr limits io_setup (no memlock accounting)"
+
+
 def one_event_fit(guest) -> int:
     """How many one-event contexts a charged budget of LIMIT holds: 16 when c <= 15."""
     return LIMIT_PAGES // aio_ring.ring_pages(1, probes.possible_cpus(guest))
 
 
 @pytest.mark.parametrize("identity", IDENTITIES, ids=lambda i: i.label)
-def test_rings_past_the_memlock_limit_up_to_aio_max_nr(guest, workloads, sysctl, identity):
+def test_rings_past_the_memlock_limit_up_to_aio_max_nr(guest, workloads, sysctl, evidence, identity):
     """Four 1024-event contexts (17 ring pages each when 4c <= 1024: 68 KiB, more than
     the whole 64 KiB limit) then one more past aio-max-nr."""
     c = probes.possible_cpus(guest)
@@ -45,62 +52,95 @@ def test_rings_past_the_memlock_limit_up_to_aio_max_nr(guest, workloads, sysctl,
     assert 4 * aio_ring.ring_pages(1024, c) > LIMIT_PAGES, "the premise: rings well past the limit"
     base = aio_nr(guest)
     sysctl.set("fs.aio-max-nr", base + 4096)
-    expected = budget(guest, identity, 4096).held(sizes)
+    model = budget(guest, identity, 4096)
+    expected = model.held(sizes)
     held, results = workloads.hold_aio(identity, LIMIT, sizes)
     try:
-        held.check_identity(identity, LIMIT)
-        assert results == expected
-        assert aio_nr(guest) - base == sum(n for n, r in zip(sizes, results, strict=True) if r == "ok")
+        held.check_identity(identity, LIMIT, evidence)
+        evidence.check(f"io_setup {sizes} in turn, held", results == expected, " ".join(expected),
+                       " ".join(results), rule(model))
+        accepted = sum(n for n, r in zip(sizes, results, strict=True) if r == "ok")
+        delta = aio_nr(guest) - base
+        evidence.check("aio-nr delta", delta == accepted, f"+{accepted} (the accepted n)", f"+{delta}",
+                       "fs/aio.c ioctx_alloc: aio_nr += max_reqs")
         st = held.status()
-        # Neither mainline nor the patch (per-user locked_vm) touches the process's
-        # mlock or pin counters (fs/proc/task_mmu.c: VmLck = mm->locked_vm, VmPin = pinned_vm).
-        assert (kib(st["VmLck"]), kib(st["VmPin"])) == (0, 0)
+        evidence.check("VmLck, VmPin of the holder", (kib(st["VmLck"]), kib(st["VmPin"])) == (0, 0),
+                       "0 kB, 0 kB", f"{st['VmLck']}, {st['VmPin']}",
+                       "fs/proc/task_mmu.c: mm->locked_vm, pinned_vm; neither mainline nor the patch charges them")
     finally:
         held.stop()
-    assert aio_nr(guest) == base
+    after = aio_nr(guest)
+    evidence.check("aio-nr after the holder was waited for", after == base, str(base), str(after),
+                   "fs/aio.c exit_aio -> kill_ioctx -> aio_nr_sub")
+    evidence.require()
 
 
 @pytest.mark.parametrize("identity", IDENTITIES, ids=lambda i: i.label)
-def test_largest_single_context_under_the_limit(guest, workloads, identity):
+def test_largest_single_context_under_the_limit(guest, workloads, evidence, identity):
     """The largest n whose ring fits in 16 pages (1022 when 4c <= 1022) and n + 1."""
-    n = largest_n_within(LIMIT_PAGES, probes.possible_cpus(guest))
+    c = probes.possible_cpus(guest)
+    n = largest_n_within(LIMIT_PAGES, c)
     model = budget(guest, identity, aio_room=2**31)
-    got = {k: workloads.aio_attempt(identity, LIMIT, k) for k in (n, n + 1)}
-    assert got == {n: model.attempt(n), n + 1: model.attempt(n + 1)}
+    for k in (n, n + 1):
+        got = workloads.aio_attempt(identity, LIMIT, k)
+        evidence.check(f"io_setup({k}), {aio_ring.ring_pages(k, c)} ring pages, c = {c}", got == model.attempt(k),
+                       model.attempt(k), got, rule(model))
+    evidence.require()
 
 
 @pytest.mark.parametrize("identity", IDENTITIES, ids=lambda i: i.label)
-def test_one_event_contexts_under_the_limit(guest, workloads, identity):
+def test_one_event_contexts_under_the_limit(guest, workloads, evidence, identity):
     """As many one-event contexts as fit, plus one (16 + 1 when c <= 15)."""
     k = one_event_fit(guest)
     sizes = [1] * (k + 1)
     base = aio_nr(guest)
-    expected = budget(guest, identity, aio_room=2**31).held(sizes)
+    model = budget(guest, identity, aio_room=2**31)
+    expected = model.held(sizes)
     held, results = workloads.hold_aio(identity, LIMIT, sizes)
     try:
-        held.check_identity(identity, LIMIT)
-        assert results == expected
-        assert aio_nr(guest) - base == results.count("ok")
+        held.check_identity(identity, LIMIT, evidence)
+        evidence.check(f"{k + 1} one-event contexts, held", results == expected, _runs(expected), _runs(results),
+                       rule(model))
+        delta = aio_nr(guest) - base
+        evidence.check("aio-nr delta", delta == results.count("ok"), f"+{results.count('ok')}", f"+{delta}",
+                       "fs/aio.c ioctx_alloc: aio_nr += max_reqs")
     finally:
         held.stop()
-    assert aio_nr(guest) == base
+    evidence.check("aio-nr after exit", aio_nr(guest) == base, str(base), str(aio_nr(guest)),
+                   "fs/aio.c exit_aio -> kill_ioctx -> aio_nr_sub")
+    evidence.require()
+
+
+def _runs(results: list[str]) -> str:
+    """["ok", "ok", "EAGAIN"] -> "2 ok, 1 EAGAIN" (in order)."""
+    out: list[list] = []
+    for r in results:
+        if out and out[-1][1] == r:
+            out[-1][0] += 1
+        else:
+            out.append([1, r])
+    return ", ".join(f"{n} {r}" for n, r in out)
 
 
 @pytest.mark.parametrize("identity", IDENTITIES, ids=lambda i: i.label)
-def test_aio_max_nr_still_enforced(guest, workloads, sysctl, identity):
+def test_aio_max_nr_still_enforced(guest, workloads, sysctl, evidence, identity):
     """The patch keeps aio-max-nr: with room for 100 events, 100 fits (2 ring pages,
     inside the memlock limit) and 101 does not, on every kernel."""
     base = aio_nr(guest)
     sysctl.set("fs.aio-max-nr", base + 100)
     model = budget(guest, identity, aio_room=100)
     assert model.attempt(100) == "ok" and model.attempt(101) == "EAGAIN"
-    assert workloads.aio_attempt(identity, LIMIT, 100) == "ok"
-    assert workloads.aio_attempt(identity, LIMIT, 101) == "EAGAIN"
-    assert aio_nr(guest) == base
+    for n in (100, 101):
+        got = workloads.aio_attempt(identity, LIMIT, n)
+        evidence.check(f"io_setup({n}) with aio-max-nr = aio-nr + 100", got == model.attempt(n), model.attempt(n), got,
+                       "fs/aio.c ioctx_alloc: aio_nr + n > aio_max_nr -> EAGAIN (kept by the patch)")
+    evidence.check("aio-nr afterwards", aio_nr(guest) == base, str(base), str(aio_nr(guest)),
+                   "io_setup then io_destroy: +n, -n")
+    evidence.require()
 
 
 @pytest.mark.parametrize("release", ["io_destroy", "exit"])
-def test_budget_is_per_user_and_comes_back(guest, workloads, release):
+def test_budget_is_per_user_and_comes_back(guest, workloads, evidence, release):
     """One user fills the budget with one-event contexts in process A. Another process of
     the same uid is refused (charged kernels) while another uid is not; after A's
     io_destroy returns, or A has been waited for, the same uid fits exactly the whole
@@ -110,27 +150,35 @@ def test_budget_is_per_user_and_comes_back(guest, workloads, release):
     a, a_results = workloads.hold_aio(UNPRIVILEGED, LIMIT, [1] * k, destroy=k)
     held = [a]
     try:
-        a.check_identity(UNPRIVILEGED, LIMIT)
-        assert a_results == ["ok"] * k
+        a.check_identity(UNPRIVILEGED, LIMIT, evidence)
         full = budget(guest, UNPRIVILEGED, aio_room=2**31)
-        full.held([1] * k)  # what A holds
-        assert workloads.aio_attempt(UNPRIVILEGED, LIMIT, 1, uid=a.uid) == full.attempt(1)
-        assert workloads.aio_attempt(UNPRIVILEGED, LIMIT, 1) == "ok", "another uid has its own budget"
+        expected = full.held([1] * k)
+        evidence.check(f"A: {k} one-event contexts", a_results == expected, _runs(expected), _runs(a_results),
+                       rule(full))
+        got = workloads.aio_attempt(UNPRIVILEGED, LIMIT, 1, uid=a.uid)
+        evidence.check("B, same uid: io_setup(1)", got == full.attempt(1), full.attempt(1), got,
+                       rule(full) + " (per user, not per process)")
+        got = workloads.aio_attempt(UNPRIVILEGED, LIMIT, 1)
+        evidence.check("C, another uid: io_setup(1)", got == "ok", "ok", got, "a budget per user")
         if release == "io_destroy":
             a.signal_and_wait_for(10, "DESTROYED")  # SIGUSR1: io_destroy of all k has returned
         else:
             a.stop()
             held.remove(a)
-        assert aio_nr(guest) == base
+        evidence.check(f"aio-nr once A's {release} returned", aio_nr(guest) == base, str(base), str(aio_nr(guest)),
+                       "fs/aio.c kill_ioctx: aio_nr_sub before io_destroy/exit_aio return")
         again, again_results = workloads.hold_aio(UNPRIVILEGED, LIMIT, [1] * (k + 1), uid=a.uid)
         held.append(again)
-        assert again_results == budget(guest, UNPRIVILEGED, aio_room=2**31).held([1] * (k + 1))
+        fresh = budget(guest, UNPRIVILEGED, aio_room=2**31).held([1] * (k + 1))
+        evidence.check(f"D, same uid after A's {release}: {k + 1} one-event contexts", again_results == fresh,
+                       _runs(fresh), _runs(again_results), rule(full) + "; kill_ioctx gives the pages back")
     finally:
         stop_all(held)
-    assert aio_nr(guest) == base
+    evidence.check("aio-nr at the end", aio_nr(guest) == base, str(base), str(aio_nr(guest)), "exit_aio")
+    evidence.require()
 
 
-def test_aio_rings_and_io_uring_buffers_share_one_budget(guest, workloads, io_uring):
+def test_aio_rings_and_io_uring_buffers_share_one_budget(guest, workloads, evidence, io_uring):
     """The patch charges the counter io_uring's registered buffers use (user->locked_vm,
     io_uring/rsrc.c __io_account_mem): with half the budget in aio rings, io_uring fits
     the other half and not a page more. Mainline: io_uring has the whole budget."""
@@ -138,11 +186,17 @@ def test_aio_rings_and_io_uring_buffers_share_one_budget(guest, workloads, io_ur
     ring_pages = k * aio_ring.ring_pages(1, probes.possible_cpus(guest))
     a, results = workloads.hold_aio(UNPRIVILEGED, LIMIT, [1] * k)
     try:
-        assert results == ["ok"] * k
+        evidence.check(f"A: {k} one-event aio contexts ({ring_pages} ring pages)", results == ["ok"] * k,
+                       f"{k} ok", _runs(results), "half the budget")
         charged = charges_aio_rings(guest.kernel.features, cap_ipc_lock=False)
         room = LIMIT_PAGES - (ring_pages if charged else 0)
         left = LIMIT_PAGES - ring_pages
-        got = {p: workloads.uring_attempt(UNPRIVILEGED, LIMIT, p, uid=a.uid) for p in (left, left + 1)}
-        assert got == {p: "ok" if p <= room else "ENOMEM" for p in (left, left + 1)}
+        for p in (left, left + 1):
+            got = workloads.uring_attempt(UNPRIVILEGED, LIMIT, p, uid=a.uid)
+            want = "ok" if p <= room else "ENOMEM"
+            evidence.check(f"same uid: register {p} pages with io_uring", got == want, want, got,
+                           "io_uring/rsrc.c __io_account_mem on user->locked_vm"
+                           + (", which the patch's aio rings share" if charged else "; mainline aio charges nothing"))
     finally:
         a.stop()
+    evidence.require()

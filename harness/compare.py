@@ -28,7 +28,7 @@ def folded(cases: list[Case], rename: dict[str, str]) -> dict[tuple[str, str, st
         key = (c.scenario, rename.get(c.kernel or "host", c.kernel or "host"), c.test)
         counts[key][c.verdict] += 1
         if c.verdict != "passed":
-            reasons.setdefault(key, (c.fault + ": " if c.fault else "") + c.message)
+            reasons.setdefault(key, c.reason)
     return {k: (dict(v), reasons.get(k, "")) for k, v in counts.items()}
 
 

@@ -30,6 +30,11 @@ class Case:
     seconds: float
 
     @property
+    def reason(self) -> str:
+        """Why it did not pass, with the guest fault named once."""
+        return (f"{self.fault}: " if self.fault and self.fault not in self.message else "") + self.message
+
+    @property
     def nodeid(self) -> str:
         return f"{self.file}::{self.name}"
 

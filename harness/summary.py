@@ -18,6 +18,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from harness import ktap
 from harness.runs import Case, load
 
 ORDER = ("failed", "error", "skipped", "passed")
@@ -56,10 +57,6 @@ def not_passed(cases: list[Case]) -> list[Case]:
     return sorted((c for c in cases if c.verdict != "passed"), key=lambda c: (ORDER.index(c.verdict), c.nodeid))
 
 
-def _reason(c: Case) -> str:
-    return (f"{c.fault}: " if c.fault and c.fault not in c.message else "") + c.message
-
-
 def markdown(run: Path) -> str:
     cases = load(run)
     env = _environment(run)
@@ -72,7 +69,7 @@ def markdown(run: Path) -> str:
     bad = not_passed(cases)
     if bad:
         lines += ["", "## Not passed", ""]
-        lines += [f"- **{MARK[c.verdict]}** `{c.nodeid}` — {_reason(c)}" for c in bad]
+        lines += [f"- **{MARK[c.verdict]}** `{c.nodeid}` — {c.reason}" for c in bad]
     tables = evidence(run)
     if tables:
         lines += ["", "## Evidence", ""]
@@ -125,7 +122,7 @@ def page(run: Path) -> str:
     if bad:
         out.append("<h2>Not passed</h2><table><tr><th>verdict</th><th>test</th><th>reason</th></tr>")
         out += [f"<tr class='{c.verdict}'><td>{MARK[c.verdict]}</td><td><code>{e(c.nodeid)}</code></td>"
-                f"<td>{e(_reason(c))}</td></tr>" for c in bad]
+                f"<td>{e(c.reason)}</td></tr>" for c in bad]
         out.append("</table>")
     tables = evidence(run)
     if tables:
@@ -160,8 +157,10 @@ def _environment(run: Path) -> dict[str, str]:
 
 
 def write(run: Path) -> Path:
-    """Both files, each replaced atomically (a reader never sees half a page)."""
+    """Both files, each replaced atomically (a reader never sees half a page), and
+    the KTAP documents beside them."""
     run = Path(run)
+    ktap.write(run)
     for name, text in (("summary.md", markdown(run)), ("summary.html", page(run))):
         tmp = run / f".{name}.tmp{os.getpid()}"
         tmp.write_text(text)

@@ -50,7 +50,7 @@ def report(run: Path, cases: list[runs.Case]) -> str:
     for c in cases:
         md = run / "evidence" / (results.safe_name(c.nodeid) + ".md")
         head = f"{summary.MARK[c.verdict]:5} {c.nodeid}"
-        out.append(head + (f"\n      {c.fault + ': ' if c.fault else ''}{c.message}" if c.message else ""))
+        out.append(head + (f"\n      {c.reason}" if c.message else ""))
         if md.exists():
             out.append(md.read_text())
     return "\n".join(out)

@@ -16,6 +16,7 @@ import pytest
 
 import kernels
 from harness import requirements, results, summary
+from harness.ktap_guest import KtapStream
 from kernels.errors import KernelError
 from vm import isolation, probes
 from vm.guest import Guest, GuestOptions
@@ -69,6 +70,26 @@ class _State:
         self.kernel_errors: dict[str, KernelError] = {}
         self.guest_facts: dict[str, dict] = {}
         self.pool = GuestPool(options, run_dir / "console", on_boot=self._booted)
+        self.ktap: dict[str, KtapStream] = {}  # per kernel: the stream of its current guest
+        self.ktap_done: dict[str, int] = {}
+
+    def ktap_stream(self, g: Guest, session) -> KtapStream:
+        """The KTAP document of this boot of the kernel's guest, begun on first use."""
+        name = g.kernel.name
+        stream = self.ktap.get(name)
+        if stream is None or stream.guest is not g:
+            planned = sum(1 for it in session.items if "guest" in it.fixturenames
+                          and getattr(it, "callspec", None) and it.callspec.params.get("kernel_name") == name)
+            stream = KtapStream(g, f"iowitness run {self.run_dir.name} on {name} ({probes.release(g)})",
+                                planned - self.ktap_done.get(name, 0))
+            self.ktap[name] = stream
+        return stream
+
+    def ktap_result(self, g: Guest, node, verdict: str, reason: str = "") -> None:
+        name = g.kernel.name
+        self.ktap_done[name] = self.ktap_done.get(name, 0) + 1
+        if g.usable():
+            self.ktap_stream(g, node.session).result(_ktap_name(node, name), verdict, reason)
 
     def _booted(self, guest: Guest) -> None:
         self.guest_facts[guest.label] = {
@@ -137,12 +158,15 @@ def guest(request, kernel) -> Guest:
     node = request.node
     for prop in (("kernel", kernel.name), ("kernel_version", kernel.version), ("accel", g.accel.name)):
         node.user_properties.append(prop)
+    state.ktap_stream(g, request.session)
     reason = requirements.unmet(node, g)
     if reason:
+        state.ktap_result(g, node, "skipped", reason)
         pytest.skip(reason)
     snap = isolation.begin(g, node.nodeid)
     node.stash[SNAP] = (g, snap)
     yield g
+    state.ktap_result(g, node, *_verdict(node))
     if g.usable():
         undone = isolation.restore(g, snap)
         if undone:
@@ -150,6 +174,36 @@ def guest(request, kernel) -> Guest:
 
 
 SNAP = pytest.StashKey[tuple]()
+REPORTS = pytest.StashKey[dict]()
+
+
+def _ktap_name(node, kernel: str) -> str:
+    return node.nodeid.replace(f"[{kernel}]", "").replace(f"[{kernel}-", "[")
+
+
+def _verdict(node) -> tuple[str, str]:
+    """The test's verdict as far as setup and call tell (the guest fixture's teardown
+    is the last moment its guest is sure to be up)."""
+    for rep in node.stash.get(REPORTS, {}).values():
+        if rep.skipped:
+            return "skipped", _message(rep)
+        if rep.failed:
+            return "failed", _message(rep)
+    return "passed", ""
+
+
+def _message(rep) -> str:
+    crash = getattr(rep.longrepr, "reprcrash", None)
+    if crash is not None:
+        return crash.message
+    return rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    rep = yield
+    item.stash.setdefault(REPORTS, {})[rep.when] = rep
+    return rep
 
 
 def _save(d: Path, test_id: str, text: str, suffix: str) -> None:

@@ -1,7 +1,9 @@
 """KTAP documents of a run, and the kernel's own KTAP parser reading them."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +43,46 @@ def test_the_kernels_kunit_parser_reads_it(tmp_path):
     out = subprocess.run([sys.executable, str(kunit), "parse", str(paths["debian-6.12"])],
                          capture_output=True, text=True, timeout=60)
     assert "failed: 2" in out.stdout, out.stdout + out.stderr
+
+
+def guest_documents(console_log: str) -> list[list[str]]:
+    """The KTAP documents in a console log, timestamps cut as kunit.py does."""
+    docs: list[list[str]] = []
+    for line in console_log.splitlines():
+        i = line.find("KTAP version 1")
+        if i >= 0:
+            docs.append([])
+            prefix = i
+        if docs and len(line) > prefix:
+            text = line[prefix:]
+            if text.startswith(("KTAP", "1..", "ok ", "not ok ", "# ")):
+                docs[-1].append(text)
+    return docs
+
+
+def test_guest_side_ktap_in_the_console(tmp_path, request):
+    """A real guest: each outcome's line in its kernel log; a panic gives no line for its
+    test and a new document on the new guest, with the plan of what is left."""
+    kernel = (request.config.getoption("kernel") or ["debian-6.12"])[0]
+    repo = Path(__file__).resolve().parent.parent
+    child = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "tests/fault_targets/test_ktap_outcomes.py",
+         "--kernel", kernel, "--results-dir", str(tmp_path)],
+        cwd=repo, env={**os.environ, "IOWITNESS_KTAP_TARGET": "1"}, capture_output=True, text=True, timeout=1200)
+    assert "2 failed, 2 passed, 1 skipped" in child.stdout, child.stdout[-3000:]
+    [run] = [d for d in tmp_path.iterdir() if d.is_dir() and d.name != "latest"]
+    logs = sorted((run / "console").glob("*.log"), key=lambda p: p.stat().st_mtime)
+    docs = [d for log in logs for d in guest_documents(log.read_text(errors="replace"))]
+    assert len(docs) == 2, docs
+    first, second = docs
+    name = "tests/fault_targets/test_ktap_outcomes.py::"
+    assert first[1].startswith(f"# iowitness run {run.name} on {kernel} (")
+    assert first[2:] == ["1..5", f"ok 1 {name}test_passes",
+                         "# AssertionError: planted failure", f"not ok 2 {name}test_fails",
+                         f"ok 3 {name}test_lacks_a_feature # SKIP {kernel} lacks catalog feature(s): no-such-feature"]
+    assert second[2:] == ["1..1", f"ok 1 {name}test_on_the_next_guest"]
+    trees = sorted((cache.root() / "build").glob("*/tree/tools/testing/kunit/kunit.py"))
+    if trees:  # the kernel's parser reads the same three results from the first guest's console
+        out = subprocess.run([sys.executable, str(trees[0]), "parse", str(logs[0])],
+                             capture_output=True, text=True, timeout=60)
+        assert "Ran 3 tests: passed: 1, failed: 1, skipped: 1" in out.stdout, out.stdout + out.stderr

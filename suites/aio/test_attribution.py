@@ -34,26 +34,45 @@ def maps_report(guest) -> dict:
     return json.loads(guest.sh(f"/usr/bin/python3 {TOOL} --method maps --json"))
 
 
-def check_against_truth(report: dict, truth: dict[int, list[int]], exact_pids: set[int], live_aio_nr: int):
+MAPS_RULE = "fixtures/tools/aio_ring.events_range: a ring's pages bound n to a range (KERNEL-FACTS §1)"
+TRACE_RULE = "io_setup's argument and result, traced (KERNEL-FACTS §8)"
+
+
+def check_against_truth(evidence, report: dict, truth: dict[int, list[int]], exact_pids: set[int],
+                        live_aio_nr: int) -> None:
+    """One row per process and figure: the tool's report against what the workload set up."""
+    m = report["method"]
     rows = {p["pid"]: p for p in report["processes"]}
     for pid, sizes in truth.items():
-        row = rows[pid]
-        assert row["contexts"] == len(sizes), (report["method"], pid)
-        assert row["events_min"] <= sum(sizes) <= row["events_max"], (report["method"], pid, row)
+        row = rows.get(pid)
+        if row is None:
+            evidence.check(f"{m}: pid {pid}", False, f"{len(sizes)} contexts", "no row", TRACE_RULE)
+            continue
+        evidence.check(f"{m}: pid {pid} contexts", row["contexts"] == len(sizes), str(len(sizes)),
+                       str(row["contexts"]), "one /[aio] mapping or io_setup per context")
+        rng = f"{row['events_min']}..{row['events_max']}"
+        evidence.check(f"{m}: pid {pid} events range", row["events_min"] <= sum(sizes) <= row["events_max"],
+                       f"contains {sum(sizes)} (the workload's n)", rng, MAPS_RULE)
         if pid in exact_pids:
-            assert row["events"] == sum(sizes), (report["method"], pid, row)
-            assert row["unknown_size_contexts"] == 0
+            exact = row["events"] == sum(sizes) and row["unknown_size_contexts"] == 0
+            evidence.check(f"{m}: pid {pid} exact events", exact, f"{sum(sizes)}, 0 unknown",
+                           f"{row['events']}, {row['unknown_size_contexts']} unknown", TRACE_RULE)
         else:
-            assert row["events"] is None, "contexts older than the tracer must be unknown, not guessed"
-            assert row["unknown_size_contexts"] == len(sizes)
+            unknown = row["events"] is None and row["unknown_size_contexts"] == len(sizes)
+            evidence.check(f"{m}: pid {pid} (older than the tracer)", unknown,
+                           f"events unknown, {len(sizes)} unknown-size contexts",
+                           f"{row['events']}, {row['unknown_size_contexts']} unknown",
+                           "contexts made before the tracer started are a range, never a guess")
     t = report["totals"]
-    assert t["events_min"] <= live_aio_nr <= t["events_max"]
-    assert report["aio_nr"] == live_aio_nr
+    evidence.check(f"{m}: totals range", t["events_min"] <= live_aio_nr <= t["events_max"],
+                   f"contains aio-nr {live_aio_nr}", f"{t['events_min']}..{t['events_max']}", MAPS_RULE)
+    evidence.check(f"{m}: aio-nr it read", report["aio_nr"] == live_aio_nr, str(live_aio_nr),
+                   str(report["aio_nr"]), "/proc/sys/fs/aio-nr")
 
 
-def test_every_method_agrees_with_the_workload_and_aio_nr(guest, aio_bin):
+def test_every_method_agrees_with_the_workload_and_aio_nr(guest, aio_bin, evidence):
     base = aio_nr(guest)
-    assert base == 0, "other aio users in the guest would make the sums inexact"
+    evidence.check("aio-nr before", base == 0, "0", str(base), "a quiet guest: other aio users would make sums inexact")
     old = start_holder(guest, aio_bin, "50 70", name="aio-old")  # before any tracer runs
     tracers = {m: start_tracer(guest, m) for m in ("bcc", "bpftrace")}
     holders = [
@@ -73,39 +92,52 @@ def test_every_method_agrees_with_the_workload_and_aio_nr(guest, aio_bin):
             for pid, ctxs in h.by_pid().items():
                 truth[pid] = [c["n"] for c in ctxs]
         truth[holders[2].proc.pid] = [64]
-        assert live == sum(sum(v) for v in truth.values()), "workload truth vs aio-nr"
+        held = sum(sum(v) for v in truth.values())
+        evidence.check("aio-nr vs the workload's contexts", live == held, f"{held} (sum of n held)", str(live),
+                       "fs/aio.c: aio_nr += n at io_setup, -= n at kill_ioctx")
         new_pids = {pid for h in holders for pid in h.pids}
-        check_against_truth(reports["bcc"], truth, new_pids, live)
-        check_against_truth(reports["bpftrace"], truth, new_pids, live)
-        check_against_truth(reports["maps"], truth, set(), live)
-        for r in reports.values():
-            assert gone.proc.pid not in {p["pid"] for p in r["processes"]}
+        check_against_truth(evidence, reports["bcc"], truth, new_pids, live)
+        check_against_truth(evidence, reports["bpftrace"], truth, new_pids, live)
+        check_against_truth(evidence, reports["maps"], truth, set(), live)
+        for m, r in reports.items():
+            listed = gone.proc.pid in {p["pid"] for p in r["processes"]}
+            evidence.check(f"{m}: the killed holder {gone.proc.pid} listed", not listed, "no",
+                           "yes" if listed else "no",
+                           "fs/aio.c exit_aio (traced: kprobe exit_aio; maps: the process is gone)")
         # Exact where known, plus the truth of the older contexts, is aio-nr exactly.
         old_truth = sum(sum(truth[p]) for p in old.pids)
         for m in ("bcc", "bpftrace"):
             known = sum(p["events"] for p in reports[m]["processes"] if p["events"] is not None)
-            assert known + old_truth == live, m
+            evidence.check(f"{m}: exact events + older contexts' truth", known + old_truth == live, str(live),
+                           f"{known} + {old_truth}", "aio-nr is the sum of every live context's n")
     finally:
         for h in [old, *holders]:
             h.stop()
+    evidence.require()
 
 
 @pytest.mark.parametrize("method", ["maps", "bpftrace"])
-def test_the_leaker_is_the_first_row(guest, aio_bin, sysctl, method):
+def test_the_leaker_is_the_first_row(guest, aio_bin, sysctl, evidence, method):
     """The seed question: aio-nr is at aio-max-nr and io_setup fails with EAGAIN. Who?"""
     quiet = [start_holder(guest, aio_bin, "8 16", name=f"aio-quiet-{i}") for i in range(3)]
     sysctl.set("fs.aio-max-nr", aio_nr(guest) + 40 * 256)
     tracer = start_tracer(guest, method) if method != "maps" else None
     leaker = start_holder(guest, aio_bin, ",".join(["256"] * 41), name="aio-leaker --leak")
     try:
-        assert sum("error" in c for c in leaker.contexts) == 1, "the 41st context must not fit"
-        assert [c["error"] for c in leaker.contexts if "error" in c] == ["EAGAIN"]
-        assert aio_nr(guest) == int(sysctl.get("fs.aio-max-nr"))
+        errors = [c["error"] for c in leaker.contexts if "error" in c]
+        evidence.check("the leaker's io_setup results", errors == ["EAGAIN"], "40 ok, the 41st EAGAIN",
+                       f"{41 - len(errors)} ok, then {errors}", "fs/aio.c ioctx_alloc: aio_nr + n > aio_max_nr")
+        max_nr, live = int(sysctl.get("fs.aio-max-nr")), aio_nr(guest)
+        evidence.check("aio-nr", live == max_nr, f"{max_nr} (aio-max-nr)", str(live), "fs/aio.c aio_nr")
         report = stop_tracer(guest, tracer) if tracer else maps_report(guest)
         first = report["processes"][0]
-        assert first["pid"] == leaker.proc.pid
-        assert first["cmdline"].startswith("aio-leaker --leak")
-        assert first["contexts"] == 40
+        evidence.check(f"{method}: first row's pid", first["pid"] == leaker.proc.pid, str(leaker.proc.pid),
+                       str(first["pid"]), "rows sorted by consumption; the leaker holds 40 x 256, the others 3 x 24")
+        evidence.check(f"{method}: first row's command line", first["cmdline"].startswith("aio-leaker --leak"),
+                       "aio-leaker --leak ...", first["cmdline"][:40], "/proc/<pid>/cmdline (exec -a)")
+        evidence.check(f"{method}: first row's contexts", first["contexts"] == 40, "40", str(first["contexts"]),
+                       "the 40 that fit")
     finally:
         for h in [*quiet, leaker]:
             h.stop()
+    evidence.require()

@@ -53,3 +53,27 @@ def test_session_key_is_private_and_removed_with_the_guest(guest: Guest):
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert stat.S_IMODE(guest._home.stat().st_mode) == 0o700
     assert os.stat(key).st_uid == os.getuid()
+
+
+def test_agent_listens_on_the_guests_loopback_only(guest: Guest):
+    from vm.channel import AGENT_PORT
+    rows = [ln.split() for ln in guest.read_text("/proc/net/tcp").splitlines()[1:]]
+    listening = [r[1] for r in rows if r[3] == "0A" and r[1].endswith(f":{AGENT_PORT:04X}")]
+    assert listening == [f"0100007F:{AGENT_PORT:04X}"]
+
+
+def test_the_guests_host_key_is_the_one_made_for_it(guest: Guest):
+    """The host knows the key to expect: a server with any other key is refused."""
+    import paramiko
+    import pytest
+    served = guest.client.get_transport().get_remote_server_key()
+    made = [p.read_text().split()[1] for p in (guest._ssh_dir() / "etc" / "ssh").glob("ssh_host_*_key.pub")]
+    assert len(made) == 3 and served.get_base64() in made
+    other = paramiko.Ed25519Key.from_private_key_file(str(guest._ssh_dir() / "id_virtme"))
+    c = paramiko.SSHClient()
+    c.get_host_keys().add(f"[127.0.0.1]:{guest.port}", "ssh-ed25519", other)
+    c.set_missing_host_key_policy(paramiko.RejectPolicy())
+    with pytest.raises(paramiko.BadHostKeyException):
+        c.connect("127.0.0.1", guest.port, username="root", pkey=other, allow_agent=False, look_for_keys=False,
+                  timeout=60, banner_timeout=60, auth_timeout=60)
+    c.close()

@@ -1,8 +1,11 @@
 """The guest-side command agent: one JSON request per line in, one JSON reply per line out.
 
-Started once per guest over SSH (paying sshd's and the login shell's start-up
-once), then every command is a round trip on the same channel. Standard library
-only: it runs under whatever python3 the guest has (the host's, over 9p).
+Started at boot by the guest's hold script (vm/guest_hold.sh), listening on the
+guest's loopback; the host reaches it through its SSH connection as a forwarded
+TCP channel (direct-tcpip), so no shell and no rc file runs for it, and its
+start-up overlaps sshd's. Every command is then a round trip on that channel.
+Without --listen it serves stdin/stdout instead. Standard library only: it runs
+under whatever python3 the guest has (the host's, over 9p).
 
 Requests: {"op": ..., ...}. Replies: {"ok": true, ...} or {"ok": false, "error": ...}.
 Output is base64 so any bytes survive.
@@ -12,7 +15,10 @@ import base64
 import itertools
 import json
 import os
+import select
+import shlex
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -40,21 +46,84 @@ def op_ping(req):
 
 
 def op_run(req):
-    """Run a shell command to completion (or its timeout, then kill its whole group)."""
+    """Run a shell command to completion (or its timeout, then kill its whole group).
+
+    posix_spawn and a poll loop rather than Popen.communicate: under TCG every line
+    of Python costs, and this is the path every command takes."""
     t0 = time.monotonic()
-    p = subprocess.Popen(req["cmd"], shell=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, start_new_session=True, cwd=req.get("cwd") or "/",
-                         env=_env(req))
-    timed_out = False
-    data = base64.b64decode(req.get("input", ""))
+    cmd = req["cmd"]
+    if req.get("cwd"):
+        cmd = f"cd -- {shlex.quote(req['cwd'])} || exit 127\n{cmd}"
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
     try:
-        out, err = p.communicate(data, timeout=req.get("timeout"))
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(p)
-        out, err = p.communicate()
-    return {"rc": p.returncode, "stdout": b64(out), "stderr": b64(err),
+        pid = os.posix_spawn("/bin/sh", ["sh", "-c", cmd], _env(req), setsid=True,
+                             setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # Python ignores them; children must not
+                             file_actions=[(os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1),
+                                           (os.POSIX_SPAWN_DUP2, err_w, 2)])
+    finally:
+        for fd in (in_r, out_w, err_w):
+            os.close(fd)
+    out, err, timed_out = _collect(pid, in_w, out_r, err_r, base64.b64decode(req.get("input", "")),
+                                   req.get("timeout"))
+    _, status = os.waitpid(pid, 0)
+    return {"rc": os.waitstatus_to_exitcode(status), "stdout": b64(out), "stderr": b64(err),
             "duration": time.monotonic() - t0, "timed_out": timed_out}
+
+
+def _collect(pid, in_w, out_r, err_r, data, timeout):
+    """Feed stdin and drain stdout/stderr until both close; past the timeout, kill
+    the command's process group and drain what is left (for at most 10 s more)."""
+    chunks = {out_r: [], err_r: []}
+    poller = select.poll()
+    poller.register(out_r, select.POLLIN)
+    poller.register(err_r, select.POLLIN)
+    if data:
+        os.set_blocking(in_w, False)
+        poller.register(in_w, select.POLLOUT)
+    else:
+        os.close(in_w)
+    open_fds = set(chunks) | ({in_w} if data else set())
+    deadline = None if timeout is None else time.monotonic() + timeout
+    timed_out = False
+    while chunks.keys() & open_fds:
+        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+        events = poller.poll(None if wait is None else int(wait * 1000) + 1)
+        if not events and deadline is not None and time.monotonic() >= deadline:
+            if timed_out:
+                break  # something outside the group still holds the pipes
+            timed_out = True
+            _kill_pid_group(pid)
+            deadline = time.monotonic() + 10
+            continue
+        for fd, _ in events:
+            if fd == in_w:
+                try:
+                    data = data[os.write(in_w, data[:65536]):]
+                except BrokenPipeError:
+                    data = b""
+                if not data:
+                    poller.unregister(in_w)
+                    os.close(in_w)
+                    open_fds.discard(in_w)
+                continue
+            block = os.read(fd, 1 << 16)
+            if block:
+                chunks[fd].append(block)
+            else:
+                poller.unregister(fd)
+                open_fds.discard(fd)
+    for fd in (out_r, err_r, *([in_w] if in_w in open_fds else [])):
+        os.close(fd)
+    return b"".join(chunks[out_r]), b"".join(chunks[err_r]), timed_out
+
+
+def _kill_pid_group(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _env(req):
@@ -165,19 +234,41 @@ def op_write_file(req):
 OPS = {name[3:]: fn for name, fn in globals().items() if name.startswith("op_")}
 
 
-def main():
-    out = sys.stdout
-    out.write(json.dumps({"ok": True, "ready": True, "pid": os.getpid()}) + "\n")
+def serve(inp, out):
+    """One client: requests until it closes its end."""
+    out.write(json.dumps({"ok": True, "ready": True, "pid": os.getpid()}).encode() + b"\n")
     out.flush()
-    for line in sys.stdin:
+    for line in inp:
         try:
             req = json.loads(line)
             reply = OPS[req["op"]](req)
             reply["ok"] = True
         except Exception as e:  # the host gets the error as a value, the agent lives on
             reply = {"ok": False, "error": f"{type(e).__name__}: {e}"}
-        out.write(json.dumps(reply) + "\n")
+        out.write(json.dumps(reply).encode() + b"\n")
         out.flush()
+
+
+def listen(port):
+    """Serve one client at a time on 127.0.0.1:port, for the guest's whole life."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(1)
+    while True:
+        conn, _ = srv.accept()
+        with conn, conn.makefile("rb") as inp, conn.makefile("wb") as out:
+            try:
+                serve(inp, out)
+            except OSError:
+                pass  # the host went away mid-reply; wait for the next one
+
+
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--listen":
+        listen(int(sys.argv[2]))
+    else:
+        serve(sys.stdin.buffer, sys.stdout.buffer)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """The fast command channel: one paramiko SSH connection to the guest agent.
 
-The agent is started once (sshd and the login shell cost seconds under TCG); each
-command afterwards is one JSON line each way on the open channel.
+The agent is started at boot inside the guest and listens on the guest's
+loopback (vm/agent.py); the host opens a forwarded TCP channel (direct-tcpip) to
+it over its SSH connection, so neither sshd's session set-up nor a login shell
+runs per command or even once. Each command is one JSON line each way.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import select
-import shlex
 import threading
 import time
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import paramiko
 from vm.errors import ChannelLost, CommandFailed, CommandTimeout
 
 AGENT = Path(__file__).resolve().parent / "agent.py"
+AGENT_PORT = 7007  # on the guest's loopback only; vm/guest_hold.sh starts the agent there
 # How long past a command's own timeout the host waits for the agent's reply
 # before it suspects the guest: TCG guests under load answer slowly.
 REPLY_GRACE_S = 60.0
@@ -59,13 +61,14 @@ def _text(b64: str) -> str:
 
 
 class AgentChannel:
-    def __init__(self, client: paramiko.SSHClient, python: str = "/usr/bin/python3"):
+    def __init__(self, client: paramiko.SSHClient, port: int = AGENT_PORT):
+        """paramiko.ChannelException if nothing listens on the port (yet)."""
         self.client = client
         self._lock = threading.Lock()
         self._buf = b""
         self.broken = False  # a request was interrupted: its reply is still on the way
-        self._chan = client.get_transport().open_session()
-        self._chan.exec_command(f"exec {shlex.quote(python)} -u {shlex.quote(str(AGENT))}")
+        self._chan = client.get_transport().open_channel("direct-tcpip", ("127.0.0.1", port), ("127.0.0.1", 0),
+                                                         timeout=30)
         hello = self._read_line(timeout=120)
         if not hello.get("ready"):
             raise ChannelLost(f"agent did not start: {hello}")

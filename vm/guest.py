@@ -2,7 +2,9 @@
 
 Boot: `vng --ssh PORT --ssh-tcp` with HOME pointed at a private session directory,
 so virtme-ng generates a fresh SSH key pair for this guest only (mode 0600,
-removed at shutdown). QEMU user networking gets `restrict=on` (no route out of
+removed at shutdown). The guest's SSH host keys are made there too, on the host:
+the guest's sshd finds them (no key generation in an emulated CPU) and the host
+knows the key to expect (no trust on first use). QEMU user networking gets `restrict=on` (no route out of
 the guest) and its one forward binds 127.0.0.1. The guest runs a holder command
 until we stop it; vng powers the guest off when that command ends.
 
@@ -13,6 +15,7 @@ channel lost.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import signal
@@ -30,12 +33,13 @@ from kernels import tools
 from kernels.cache import CachedKernel
 from vm import accel as accel_mod
 from vm import console
-from vm.channel import AgentChannel, Background, CommandResult
+from vm.channel import AGENT_PORT, AgentChannel, Background, CommandResult
 from vm.errors import BootFailed, ChannelLost, GuestError, GuestHung, KernelPanic
 
 REPO = Path(__file__).resolve().parent.parent
 HOLD_SCRIPT = Path(__file__).resolve().parent / "guest_hold.sh"
 HOLDER = "sleep 987654321"  # what the hold script execs; ending it powers the guest off
+HOST_KEY_TYPES = ("ed25519", "ecdsa", "rsa")  # what the guest's `ssh-keygen -A` would make
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,19 @@ class Guest:
             cmd += ["--rwdir", d]
         if o.append:
             cmd += ["--append", " ".join(o.append)]
-        return cmd + list(o.extra_vng) + ["--exec", f"/bin/sh {HOLD_SCRIPT}"]
+        return cmd + list(o.extra_vng) + ["--exec", f"/bin/sh {HOLD_SCRIPT} {AGENT_PORT}"]
+
+    def _ssh_dir(self) -> Path:
+        return self._home / ".cache" / "virtme-ng" / ".ssh"
+
+    def _make_host_keys(self) -> None:
+        """Where virtme-ng's sshd script looks (virtme_ssh_cache/etc/ssh; it runs
+        `ssh-keygen -A` there, which keeps existing keys)."""
+        d = self._ssh_dir() / "etc" / "ssh"
+        d.mkdir(parents=True, mode=0o700)
+        for t in HOST_KEY_TYPES:
+            subprocess.run(["ssh-keygen", "-q", "-t", t, "-N", "", "-C", f"iowitness-{self.label}",
+                            "-f", str(d / f"ssh_host_{t}_key")], check=True, stdin=subprocess.DEVNULL)
 
     def boot(self) -> Guest:
         t0 = time.monotonic()
@@ -98,6 +114,7 @@ class Guest:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._home = Path(tempfile.mkdtemp(prefix="iowitness-vm-"))  # 0700: keys live here
         self.port = free_port()
+        self._make_host_keys()
         env = tools.env(HOME=str(self._home))
         with open(self.console_log, "ab") as con:
             self.proc = subprocess.Popen(self.command_line(), stdin=subprocess.DEVNULL, stdout=con,
@@ -124,18 +141,21 @@ class Guest:
             return 255
         with tty:
             tty.write(banner.encode())
-            key = self._home / ".cache" / "virtme-ng" / ".ssh" / "id_virtme"
+            key = self._ssh_dir() / "id_virtme"
             return subprocess.call(["ssh", "-t", "-i", str(key), "-p", str(self.port), "-o", "LogLevel=ERROR",
                                     "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                                     "root@127.0.0.1"], stdin=tty, stdout=tty, stderr=tty)
 
     def _key(self) -> paramiko.PKey:
-        return paramiko.Ed25519Key.from_private_key_file(
-            str(self._home / ".cache" / "virtme-ng" / ".ssh" / "id_virtme"))
+        return paramiko.Ed25519Key.from_private_key_file(str(self._ssh_dir() / "id_virtme"))
 
     def _connect(self, timeout: float) -> paramiko.SSHClient:
         c = paramiko.SSHClient()
-        c.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # host key is new every session
+        for t in HOST_KEY_TYPES:  # the keys made for this guest, and no other
+            algo, b64 = (self._ssh_dir() / "etc" / "ssh" / f"ssh_host_{t}_key.pub").read_text().split()[:2]
+            c.get_host_keys().add(f"[127.0.0.1]:{self.port}", algo, paramiko.PKey.from_type_string(
+                algo, base64.b64decode(b64)))
+        c.set_missing_host_key_policy(paramiko.RejectPolicy())
         c.connect("127.0.0.1", self.port, username="root", pkey=self._key(), allow_agent=False,
                   look_for_keys=False, timeout=timeout, banner_timeout=timeout, auth_timeout=timeout)
         c.get_transport().set_keepalive(15)
@@ -163,20 +183,24 @@ class Guest:
                                  f"was ready; console tail:\n{tail}")
             if time.monotonic() > deadline:
                 tail = "\n".join(text.strip().splitlines()[-15:])
+                why = "SSH answers, the agent never listened" if self.client else "no SSH"
                 raise BootFailed(f"{self.label}: not ready after {self.options.boot_timeout:.0f}s "
-                                 f"(no SSH); console tail:\n{tail}")
+                                 f"({why}); console tail:\n{tail}")
             if not self._sshd_answers():
-                time.sleep(1)
+                time.sleep(0.25)
                 continue
             try:
-                self.client = self._connect(timeout=10)
+                if self.client is None:
+                    self.client = self._connect(timeout=10)
                 self.channel = AgentChannel(self.client)
                 return
+            except paramiko.ChannelException:
+                time.sleep(0.25)  # SSH is up, the agent not listening yet
             except (OSError, paramiko.SSHException, EOFError, ChannelLost, TimeoutError):
                 if self.client:
                     self.client.close()
                 self.client = None
-                time.sleep(1)
+                time.sleep(0.5)
 
     def alive(self) -> bool:
         return self.dead is None and self.proc is not None and self.proc.poll() is None

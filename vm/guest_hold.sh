@@ -1,6 +1,19 @@
 #!/bin/sh
-# The guest's `vng --exec` command: runs once udev is done, holds the guest up
-# until the host ends it (that powers the guest off).
+# The guest's `vng --exec` command: runs once udev is done, starts the command
+# agent, and holds the guest up until the host ends it (that powers the guest off).
+# $1: the guest loopback port the agent listens on (the host reaches it through SSH).
+#
+# The agent gets root's usual environment, not the init's: what an SSH login as
+# root would have, without running any rc file.
+export HOME=/root USER=root LOGNAME=root SHELL=/bin/bash
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+ip link set lo up
+# Every command starts /bin/sh: touching the shell, the loader and the C library
+# copies them (same bytes) into the tmpfs upper layers of the /usr and /etc
+# overlays, so exec reads them from guest memory instead of over 9p.
+touch -c "$(readlink -f /bin/sh)" "$(readlink -f /lib64/ld-linux-x86-64.so.2)" \
+    "$(readlink -f /lib/x86_64-linux-gnu/libc.so.6)" /etc/ld.so.cache 2>/dev/null
+cd / && /usr/bin/python3 -u "$(dirname "$0")/agent.py" --listen "${1:-7007}" </dev/null &
 #
 # virtme-ng-init configures eth0 while udev may still be loading virtio_net and
 # renaming the interface; under TCG load it loses that race and the guest has

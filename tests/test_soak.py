@@ -1,0 +1,39 @@
+"""The soak command: bad input, verdict counting, and two real runs on a guest."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from harness import soak
+from tests.test_summary import make_run
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_bad_input_is_one_line_and_exit_2(capsys):
+    assert soak.main([]) == 2
+    assert soak.main(["0"]) == 2
+    assert soak.main(["ten"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 3
+
+
+def test_failures_and_flakes_are_named(tmp_path):
+    first = make_run(tmp_path / "a")
+    bad, flaky = soak.verdict_table([first, first])
+    assert bad and not flaky  # the sample run has failures, the same in both
+    passing = tmp_path / "b" / "run"
+    passing.mkdir(parents=True)
+    (passing / "junit.xml").write_text((first / "junit.xml").read_text().replace("<failure", "<skipped").replace(
+        "</failure>", "</skipped>").replace("<error", "<skipped").replace("</error>", "</skipped>"))
+    _, flaky = soak.verdict_table([first, passing])
+    assert flaky
+
+
+def test_two_real_runs(tmp_path, request):
+    kernel = (request.config.getoption("kernel") or ["debian-6.12"])[0]
+    test = "suites/smoke/test_smoke.py::test_uname_matches_catalog"
+    p = subprocess.run([sys.executable, "-m", "harness.soak", "2", test, "--kernel", kernel,
+                        "--results-dir", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert f"{test}[{kernel}]: 2 passed" in p.stdout
+    assert "flaky (verdict changed between runs): none" in p.stdout

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import kernels
-from harness import requirements, results, summary
+from harness import figures, requirements, results, summary
 from harness.ktap_guest import KtapStream
 from kernels.errors import KernelError
 from vm import isolation, probes
@@ -37,6 +37,9 @@ def pytest_addoption(parser):
                 help="force the accelerator (default: KVM only if it is shown to work)")
     g.addoption("--boot-timeout", type=float, default=300.0, help="seconds for a guest to become ready")
     g.addoption("--results-dir", default=str(REPO / "results"), help="where results/<run-id>/ goes")
+    g.addoption("--resume", metavar="RUN", default=None,
+                help="run only the tests that have no verdict in RUN (results/<run-id> or its path), "
+                     "e.g. after an interrupted run")
     g.addoption("--shell-after", action="store_true",
                 help="after each test, a shell in its guest on this terminal, before the test's cleanup")
 
@@ -115,6 +118,31 @@ def pytest_unconfigure(config):
             summary.write(state.run_dir)
         except Exception as e:  # the report must never cost a run its results
             print(f"iowitness: summary not written: {e!r}", file=sys.stderr)
+
+
+def _resumed_run(config) -> Path:
+    run = Path(config.getoption("resume"))
+    if not run.is_dir():
+        run = Path(config.getoption("results_dir")) / run
+    if not (run / "junit.xml").is_file():
+        raise pytest.UsageError(f"--resume: {config.getoption('resume')}: no junit.xml there (not a run directory)")
+    return run
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """--resume: deselect what the earlier run already gave a verdict."""
+    if not config.getoption("resume"):
+        return
+    run = _resumed_run(config)
+    done = set(figures.verdicts(run))
+    keep = [it for it in items if it.nodeid not in done]
+    gone = [it for it in items if it.nodeid in done]
+    if gone:
+        config.hook.pytest_deselected(items=gone)
+        items[:] = keep
+    state = config.stash.get(STATE, None)
+    if state is not None:
+        (state.run_dir / "resumed-from").write_text(f"{run.resolve()}\n{len(gone)} tests had a verdict there\n")
 
 
 def selected_kernels(config) -> list[str]:

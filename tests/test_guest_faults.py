@@ -1,8 +1,14 @@
-"""Faults on a real guest: a panic is a panic, a hang is a timeout, the next test goes on."""
+"""Faults on a real guest, each named by its verdict, and the next test goes on on a
+new guest: a panic, a hanging command (a timeout; the guest is fine), the agent or
+sshd killed inside the guest, QEMU killed or stopped from outside."""
+
+import os
+import signal
+import subprocess
 
 import pytest
 
-from vm.errors import CommandTimeout, KernelPanic
+from vm.errors import ChannelLost, CommandTimeout, GuestError, GuestHung, KernelPanic
 
 _panicked: dict[str, str] = {}
 
@@ -27,3 +33,43 @@ def test_hanging_command_times_out_and_the_guest_answers_after(guest):
     with pytest.raises(CommandTimeout):
         guest.run("cat /dev/zero | sleep 1000", timeout=5)
     assert guest.ping() < 30
+
+
+def _qemu_pid(guest) -> int:
+    """QEMU runs in vng's process group."""
+    out = subprocess.run(["pgrep", "-g", str(guest.proc.pid), "qemu-system"], capture_output=True, text=True)
+    [pid] = out.stdout.split()
+    return int(pid)
+
+
+def test_agent_killed_in_the_guest_is_channel_lost(guest):
+    with pytest.raises(ChannelLost, match="agent channel was lost.*SSH still answers"):
+        guest.run(f"kill -9 {guest.channel.agent_pid}", timeout=30)
+    assert not guest.usable()
+
+
+def test_sshd_killed_in_the_guest_is_channel_lost(guest):
+    # The listener and this connection's sshd go: the transport drops.
+    with pytest.raises(ChannelLost, match="sshd no longer listens"):
+        guest.run("pkill -9 -x sshd; sleep 30", timeout=60)
+
+
+def test_qemu_killed_from_outside_is_named(guest):
+    os.kill(_qemu_pid(guest), signal.SIGKILL)
+    with pytest.raises(GuestError, match="QEMU exited"):
+        guest.run("true", timeout=30)
+
+
+def test_stopped_qemu_is_a_hung_guest(guest):
+    """SIGSTOP freezes every vCPU at once, as a hung kernel would look from outside."""
+    qemu = _qemu_pid(guest)
+    os.kill(qemu, signal.SIGSTOP)
+    try:
+        with pytest.raises(GuestHung, match="stopped answering"):
+            guest.run("true", timeout=5)
+    finally:
+        os.kill(qemu, signal.SIGCONT)
+
+
+def test_each_fault_left_a_fresh_guest_for_the_next_test(guest):
+    assert guest.sh("echo alive") == "alive\n"

@@ -170,6 +170,33 @@ class Guest:
         except OSError:
             return False
 
+    def _qemu_gone(self) -> bool:
+        """Nothing listens on the forward any more: QEMU is gone; vng follows it."""
+        if self.proc.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=5).close()
+                return False
+            except ConnectionRefusedError:
+                pass
+            except OSError:
+                return False
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                return False
+        return True
+
+    def _sshd_state(self, timeout: float = 30) -> str:
+        """answers: sshd sends its banner. refused: QEMU closes the forwarded
+        connection at once, which it does when the guest kernel resets it (the
+        kernel runs, nothing listens). silent: no banner and no reset in time."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+                s.settimeout(timeout)
+                return "answers" if s.recv(4).startswith(b"SSH-") else "refused"
+        except OSError as e:
+            return "refused" if isinstance(e, ConnectionResetError) else "silent"
+
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.options.boot_timeout
         while True:
@@ -275,15 +302,16 @@ class Guest:
         panic = console.find_panic(self.console_text())
         if panic:
             err: GuestError = KernelPanic(f"{self.label}: kernel panic during {what}:\n{panic}")
-        elif self.proc.poll() is not None:
-            err = GuestError(f"{self.label}: QEMU exited (rc {self.proc.returncode}) during {what}")
+        elif self._qemu_gone():
+            err = GuestError(f"{self.label}: QEMU exited (vng rc {self.proc.returncode}) during {what}")
         else:
-            try:
-                c = self._connect(timeout=20)
-                c.exec_command("true", timeout=20)[1].channel.recv_exit_status()
-                c.close()
+            sshd = self._sshd_state()
+            if sshd == "answers":
                 err = ChannelLost(f"{self.label}: the agent channel was lost during {what}; SSH still answers")
-            except Exception:
+            elif sshd == "refused":
+                err = ChannelLost(f"{self.label}: the guest's sshd no longer listens (its kernel refuses the "
+                                  f"connection) during {what}")
+            else:
                 err = GuestHung(f"{self.label}: the guest stopped answering (no agent, no SSH) during {what}")
         self.dead = err
         return err

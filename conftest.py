@@ -35,6 +35,9 @@ def pytest_addoption(parser):
                 help="extra kernel boot parameter (repeatable), e.g. delayacct or nohz=off")
     g.addoption("--vm-accel", choices=("kvm", "tcg"), default=None,
                 help="force the accelerator (default: KVM only if it is shown to work)")
+    g.addoption("--vm-aslr", choices=("on", "off"), default=None,
+                help="guest address-space randomization (default: off under TCG, where it makes every exec "
+                     "retranslate the C library; on under KVM)")
     g.addoption("--boot-timeout", type=float, default=300.0, help="seconds for a guest to become ready")
     g.addoption("--results-dir", default=str(REPO / "results"), help="where results/<run-id>/ goes")
     g.addoption("--resume", metavar="RUN", default=None,
@@ -61,6 +64,7 @@ def pytest_configure(config):
         config.option.xmlpath = str(run_dir / "junit.xml")
     options = GuestOptions(cpus=config.getoption("vm_cpus"), memory=config.getoption("vm_memory"),
                            append=tuple(config.getoption("vm_append")), accel=config.getoption("vm_accel"),
+                           aslr=None if config.getoption("vm_aslr") is None else config.getoption("vm_aslr") == "on",
                            boot_timeout=config.getoption("boot_timeout"))
     config.stash[STATE] = _State(run_dir, options)
 
@@ -98,6 +102,7 @@ class _State:
         self.guest_facts[guest.label] = {
             "kernel": guest.kernel.name, "release": probes.release(guest), "accel": guest.accel.name,
             "accel_reason": guest.accel.reason, "boot_seconds": round(guest.boot_seconds, 1),
+            "aslr": guest.aslr(),
             "command": guest.command_line(),
         }
         self.write_environment()

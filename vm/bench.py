@@ -50,9 +50,10 @@ def main(argv=None) -> int:
     ap.add_argument("--naive", type=int, default=10)
     ap.add_argument("--cpus", type=int, default=2)
     ap.add_argument("--memory", default="2G")
+    ap.add_argument("--aslr", choices=("on", "off"), default=None, help="as pytest's --vm-aslr")
     args = ap.parse_args(argv)
     kernel = kernels.ensure(args.kernel, quiet=True)
-    opts = GuestOptions(cpus=args.cpus, memory=args.memory)
+    opts = GuestOptions(cpus=args.cpus, memory=args.memory, aslr=None if args.aslr is None else args.aslr == "on")
     logs = Path(tempfile.mkdtemp(prefix="iowitness-bench-logs-"))
     guest = Guest(kernel, opts, logs)
     t0 = time.monotonic()
@@ -76,12 +77,13 @@ def main(argv=None) -> int:
             out.channel.recv_exit_status()
             naive.append((time.monotonic() - t) * 1000)
         accel = guest.accel.name
+        aslr = guest.aslr()
     finally:
         guest.shutdown()
         shutil.rmtree(logs, ignore_errors=True)
     exec_boot = vng_exec_boot(kernel, accel, args.cpus, args.memory)
     print(json.dumps({
-        "kernel": kernel.name, "version": kernel.version, "accel": accel,
+        "kernel": kernel.name, "version": kernel.version, "accel": accel, "guest_aslr": aslr,
         "vng_exec_boot_s": round(exec_boot, 2),
         "boot_to_ready_s": round(boot_to_ready, 2),
         "boot_to_ready_over_vng_exec": round(boot_to_ready / exec_boot, 2),

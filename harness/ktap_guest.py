@@ -33,7 +33,7 @@ class KtapStream:
             self._emit(line)
 
     def _emit(self, line: str) -> None:
-        self.guest.write_file("/dev/kmsg", line.encode())
+        self.guest.write_file("/dev/kmsg", line.encode() + b"\n")  # finalizes the record (see vm/isolation.py)
 
     def result(self, name: str, verdict: str, reason: str = "") -> None:
         self.number += 1

@@ -33,14 +33,18 @@ def _mounts(guest: Guest) -> list[str]:
 
 def begin(guest: Guest, test_id: str) -> Snapshot:
     marker = f"iowitness: begin {test_id} {time.time_ns()}"
-    guest.write_file("/dev/kmsg", marker.encode())
+    # The newline matters: printk leaves a record without one open for continuation,
+    # and readers (dmesg) see only finalized records.
+    guest.write_file("/dev/kmsg", marker.encode() + b"\n")
     return Snapshot(marker, probes.taint(guest), _modules(guest), _mounts(guest))
 
 
 def kernel_log_since(guest: Guest, snap: Snapshot) -> str:
+    """The kernel log from the test's marker on. Without the marker (the ring buffer
+    wrapped) the whole log is what there is: said so on its first line."""
     text = guest.sh("dmesg")
     idx = text.find(snap.marker)
-    return text[idx:] if idx >= 0 else text
+    return text[idx:] if idx >= 0 else f"(marker {snap.marker!r} not in dmesg: whole log)\n{text}"
 
 
 def trouble(guest: Guest, snap: Snapshot, log: str) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import kernels
-from harness import figures, requirements, results, summary
+from harness import figures, requirements, results, results_space, summary
 from harness.ktap_guest import KtapStream
 from kernels.errors import KernelError
 from vm import isolation, probes
@@ -67,6 +67,15 @@ def pytest_configure(config):
                            aslr=None if config.getoption("vm_aslr") is None else config.getoption("vm_aslr") == "on",
                            boot_timeout=config.getoption("boot_timeout"))
     config.stash[STATE] = _State(run_dir, options)
+    results_space.reserve(run_dir)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session):
+    """Before JUnit is written: the reserve makes room for it on a full disk."""
+    state = session.config.stash.get(STATE, None)
+    if state is not None:
+        results_space.release(state.run_dir)
 
 
 class _State:
@@ -108,7 +117,10 @@ class _State:
         self.write_environment()
 
     def write_environment(self) -> None:
-        results.write_environment(self.run_dir, self.kernels, self.guest_facts, self.options)
+        try:
+            results.write_environment(self.run_dir, self.kernels, self.guest_facts, self.options)
+        except OSError as e:  # a full results disk: the verdicts matter more
+            print(f"iowitness: environment.json not written: {e}", file=sys.stderr)
 
 
 STATE = pytest.StashKey[_State]()
@@ -203,7 +215,7 @@ def guest(request, kernel) -> Guest:
     if g.usable():
         undone = isolation.restore(g, snap)
         if undone:
-            _save(state.run_dir / "dmesg" / kernel.name, node.nodeid, "\n".join(undone), ".cleanup")
+            _save(state.run_dir, "dmesg/" + kernel.name, node.nodeid, "\n".join(undone), ".cleanup")
 
 
 SNAP = pytest.StashKey[tuple]()
@@ -239,9 +251,8 @@ def pytest_runtest_makereport(item, call):
     return rep
 
 
-def _save(d: Path, test_id: str, text: str, suffix: str) -> None:
-    d.mkdir(parents=True, exist_ok=True)
-    (d / (results.safe_name(test_id) + suffix + ".log")).write_text(text)
+def _save(run_dir: Path, sub: str, test_id: str, text: str, suffix: str) -> None:
+    results_space.write(run_dir, run_dir / sub / (results.safe_name(test_id) + suffix + ".log"), text)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -266,7 +277,7 @@ def pytest_runtest_call(item):
         return outcome
     state = item.config.stash[STATE]
     log = isolation.kernel_log_since(g, snap)
-    _save(state.run_dir / "dmesg" / g.kernel.name, item.nodeid, log, "")
+    _save(state.run_dir, "dmesg/" + g.kernel.name, item.nodeid, log, "")
     bad = isolation.trouble(g, snap, log)
     if bad:
         raise AssertionError("the kernel complained during this test:\n" + "\n".join(bad[:20]))

@@ -12,7 +12,7 @@ import pytest
 from fixtures import WORKLOADS
 from fixtures.build import build_c
 from fixtures.modules import build_module
-from harness import results
+from harness import results, results_space
 from suites.witnesses.evidence import Evidence
 from suites.witnesses.offcpu import OffCpuTracer
 from vm import probes
@@ -161,10 +161,9 @@ def evidence(request, run_dir) -> Evidence:
     yield ev
     if ev.rows:
         d = run_dir / "evidence"
-        d.mkdir(parents=True, exist_ok=True)
         name = results.safe_name(request.node.nodeid)
-        (d / (name + ".md")).write_text(ev.markdown())
-        (d / (name + ".json")).write_text(json.dumps(ev.as_dict(), indent=1))  # for reports
+        results_space.write(run_dir, d / (name + ".md"), ev.markdown())
+        results_space.write(run_dir, d / (name + ".json"), json.dumps(ev.as_dict(), indent=1))  # for reports
 
 
 @pytest.fixture

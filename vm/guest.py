@@ -153,17 +153,25 @@ class Guest:
         with tty:
             tty.write(banner.encode())
             key = self._ssh_dir() / "id_virtme"
+            known = self._ssh_dir() / "known_hosts"  # the host keys made for this guest
+            known.write_text("".join(f"[127.0.0.1]:{self.port} {' '.join(self._host_key(t))}\n"
+                                     for t in HOST_KEY_TYPES))
             return subprocess.call(["ssh", "-t", "-i", str(key), "-p", str(self.port), "-o", "LogLevel=ERROR",
-                                    "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                                    "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}",
                                     "root@127.0.0.1"], stdin=tty, stdout=tty, stderr=tty)
 
     def _key(self) -> paramiko.PKey:
         return paramiko.Ed25519Key.from_private_key_file(str(self._ssh_dir() / "id_virtme"))
 
+    def _host_key(self, key_type: str) -> tuple[str, str]:
+        """(algorithm, base64) of the guest's public host key of that type."""
+        algo, b64 = (self._ssh_dir() / "etc" / "ssh" / f"ssh_host_{key_type}_key.pub").read_text().split()[:2]
+        return algo, b64
+
     def _connect(self, timeout: float) -> paramiko.SSHClient:
         c = paramiko.SSHClient()
         for t in HOST_KEY_TYPES:  # the keys made for this guest, and no other
-            algo, b64 = (self._ssh_dir() / "etc" / "ssh" / f"ssh_host_{t}_key.pub").read_text().split()[:2]
+            algo, b64 = self._host_key(t)
             c.get_host_keys().add(f"[127.0.0.1]:{self.port}", algo, paramiko.PKey.from_type_string(
                 algo, base64.b64decode(b64)))
         c.set_missing_host_key_policy(paramiko.RejectPolicy())

@@ -118,12 +118,21 @@ class _State:
 
     def write_environment(self) -> None:
         try:
-            results.write_environment(self.run_dir, self.kernels, self.guest_facts, self.options)
+            results.write_environment(self.run_dir, self.kernels, self.guest_facts, self.options,
+                                      self.pool.emulator_retries)
         except OSError as e:  # a full results disk: the verdicts matter more
             print(f"iowitness: environment.json not written: {e}", file=sys.stderr)
 
 
 STATE = pytest.StashKey[_State]()
+
+
+def pytest_terminal_summary(terminalreporter):
+    state = terminalreporter.config.stash.get(STATE, None)
+    if state is not None and state.pool.emulator_retries:
+        terminalreporter.section("boots retried (TCG stale-int3 race, see vm/console.py)")
+        for kernel, what in state.pool.emulator_retries.items():
+            terminalreporter.line(f"{kernel}: {what}; console kept in {state.run_dir / 'console'}")
 
 
 def pytest_unconfigure(config):

@@ -39,7 +39,8 @@ def _version(cmd: list[str]) -> str:
         return "unknown"
 
 
-def write_environment(run_dir: Path, kernels: dict, guests: dict, options) -> None:
+def write_environment(run_dir: Path, kernels: dict, guests: dict, options,
+                      emulator_retries: dict | None = None) -> None:
     """environment.json: what ran, on what, with what (rewritten as it grows)."""
     from importlib.metadata import version
     env = {
@@ -53,6 +54,8 @@ def write_environment(run_dir: Path, kernels: dict, guests: dict, options) -> No
             for name, k in kernels.items()
         },
         "guests": guests,
+        # boots lost to the TCG stale-int3 race and booted again (vm/console.py)
+        "emulator_retries": emulator_retries or {},
     }
     tmp = run_dir / ".environment.json.tmp"
     tmp.write_text(json.dumps(env, indent=1))

@@ -1,5 +1,7 @@
 """Panic and oops detection on captured console text."""
 
+from pathlib import Path
+
 from vm import console
 
 PANIC_LOG = """[   40.1] sysrq: Trigger a crash
@@ -10,7 +12,7 @@ PANIC_LOG = """[   40.1] sysrq: Trigger a crash
 
 def test_panic_found_with_context():
     found = console.find_panic("[ 1.0] booting\n" + PANIC_LOG)
-    assert found.splitlines()[-1].endswith("Kernel panic - not syncing: sysrq triggered crash")
+    assert found.splitlines()[0].endswith("Kernel panic - not syncing: sysrq triggered crash")
     assert "sysrq: Trigger a crash" in found
 
 
@@ -22,3 +24,16 @@ def test_trouble_lines():
     log = ("[ 5.0] ok\n[ 6.0] WARNING: CPU: 1 PID: 9 at fs/aio.c:100 kill_ioctx+0x1\n"
            "[ 7.0] BUG: kernel NULL pointer dereference, address: 0000000000000000\n")
     assert [ln.split("] ")[1][:7] for ln in console.trouble_lines(log)] == ["WARNING", "BUG: ke"]
+
+
+RACE_LOG = (Path(__file__).parent / "data" / "console-tcg-int3-race.log").read_text()  # a CI boot, QEMU 7.2 TCG
+
+
+def test_emulator_int3_race_is_recognised():
+    assert console.emulator_int3(RACE_LOG) == "[    1.542656] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI"
+    assert console.find_panic(RACE_LOG).splitlines()[0].endswith("Fatal exception in interrupt")
+
+
+def test_other_panics_are_not_the_emulator_race():
+    assert console.emulator_int3(PANIC_LOG) is None
+    assert console.emulator_int3("[ 1.8] Kernel panic - not syncing: VFS: Unable to mount root fs\n") is None

@@ -1,7 +1,10 @@
 """One guest per kernel for the whole session, replaced when it dies.
 
 A kernel that failed to boot is remembered: its remaining tests get the same
-verdict at once instead of booting it again and again.
+verdict at once instead of booting it again and again. One exception: a boot
+under TCG that dies of the emulator's stale-int3 race (vm/console.py) is booted
+once more, and the retry is recorded (`emulator_retries`) and reported; the same
+oops a second time is the kernel's verdict.
 """
 
 from __future__ import annotations
@@ -9,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from kernels.cache import CachedKernel
-from vm.errors import BootFailed, GuestError
+from vm import console
+from vm.errors import BootFailed, GuestError, KernelPanic
 from vm.guest import Guest, GuestOptions
 
 
@@ -21,6 +25,8 @@ class GuestPool:
         self.guests: dict[str, Guest] = {}
         self.boot_failures: dict[str, GuestError] = {}
         self.boots: dict[str, int] = {}
+        self.booted: set[str] = set()  # kernels that booted at least once this session
+        self.emulator_retries: dict[str, str] = {}  # kernel -> "label: oops line" of the boot retried
 
     def get(self, kernel: CachedKernel) -> Guest:
         if kernel.name in self.boot_failures:
@@ -37,13 +43,24 @@ class GuestPool:
         try:
             g.boot()
         except GuestError as e:
-            if isinstance(e, BootFailed) or n == 1:
+            race = self._emulator_race(g, e)
+            if race and kernel.name not in self.emulator_retries:
+                self.emulator_retries[kernel.name] = f"{label}: {race}"
+                return self.get(kernel)
+            if isinstance(e, BootFailed) or kernel.name not in self.booted:
                 self.boot_failures[kernel.name] = e
             raise
         self.guests[kernel.name] = g
+        self.booted.add(kernel.name)
         if self.on_boot:
             self.on_boot(g)
         return g
+
+    @staticmethod
+    def _emulator_race(g: Guest, e: GuestError) -> str | None:
+        if not isinstance(e, KernelPanic) or g.accel is None or g.accel.name != "tcg":
+            return None
+        return console.emulator_int3(g.console_text())
 
     def release(self, name: str) -> None:
         g = self.guests.pop(name, None)

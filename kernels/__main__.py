@@ -13,7 +13,8 @@ from kernels.errors import KernelError
 
 def cmd_list(args) -> int:
     cat = catalog.load()
-    print(f"{'name':22} {'kind':7} {'default':7} {'cached':6} version")
+    w = max(22, *(len(n) for n in cat))
+    print(f"{'name':{w}} {'kind':7} {'default':7} {'cached':6} version")
     for name, entry in cat.items():
         have = kernels.lookup(entry) if isinstance(entry, (DebianEntry, SourceEntry)) else None
         version = have.version if have else "-"
@@ -23,7 +24,7 @@ def cmd_list(args) -> int:
                     f", {have.version} cached" if have else "")
             except KernelError as e:
                 version = f"unresolved: {e.cause}"
-        print(f"{name:22} {entry.__class__.__name__[:-5].lower():7} {'yes' if entry.default else '':7} "
+        print(f"{name:{w}} {entry.__class__.__name__[:-5].lower():7} {'yes' if entry.default else '':7} "
               f"{'yes' if have else 'no':6} {version}")
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import signal
 import time
@@ -40,13 +41,17 @@ class Holder:
             out[c["pid"]].append(c)
         return out
 
-    def destroy(self) -> None:
-        """SIGUSR1: each process io_destroys its first -d contexts and prints DESTROYED
-        after io_destroy has returned."""
+    def destroy(self) -> dict[int, int]:
+        """SIGUSR1: each process io_destroys its first -d contexts, then reads aio-nr
+        itself as the last io_destroy returned. Returns {pid: that aio-nr}."""
         for pid in self.pids:
             self.guest.run(f"kill -USR1 {pid}", check=True)
+        seen = {}
         for pid in self.pids:
-            self.guest.wait_for_output(self.proc, f"DESTROYED {pid}", timeout=60)
+            out = self.guest.wait_for_output(self.proc, f"DESTROYED {pid} ", timeout=60).stdout
+            m = re.search(rf"^DESTROYED {pid} aio-nr (-?\d+)$", out, re.M)
+            seen[pid] = int(m.group(1)) if m else -1
+        return seen
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """End every process of the workload; when this returns, waitpid has returned."""

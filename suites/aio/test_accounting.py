@@ -117,7 +117,10 @@ def test_exhaustion_at_the_limit(guest, aio_bin, sysctl, evidence):
         check_aio_nr(evidence, guest, f"aio-nr with {sizes} held", base + sum(sizes), ACCOUNT)
         got = guest.sh(f"{aio_bin} -x 1").strip()
         evidence.check("io_setup(1) at the limit", got == "EAGAIN", "EAGAIN", got, LIMIT)
-        holders[2].destroy()  # frees exactly 80
+        [as_it_returned] = holders[2].destroy().values()  # frees exactly 80
+        evidence.check("aio-nr read by the workload as io_destroy of the 80 returned",
+                       as_it_returned == base + sum(sizes) - 80, str(base + sum(sizes) - 80), str(as_it_returned),
+                       RELEASE + ", before io_destroy returns")
         check_aio_nr(evidence, guest, "aio-nr when io_destroy of the 80 returned", base + sum(sizes) - 80, RELEASE)
         got = guest.sh(f"{aio_bin} -x 81").strip()
         evidence.check("io_setup(81), one more than was freed", got == "EAGAIN", "EAGAIN", got, LIMIT)
@@ -135,7 +138,11 @@ def test_capacity_returns_when_io_destroy_returns(guest, aio_bin, evidence):
     h = start_holder(guest, aio_bin, "-d 2 300 40 7")
     try:
         check_aio_nr(evidence, guest, "aio-nr with 300, 40, 7 held", base + 347, ACCOUNT)
-        h.destroy()  # DESTROYED is printed only after both io_destroy calls returned
+        [as_it_returned] = h.destroy().values()  # read after both io_destroy calls returned
+        evidence.check("aio-nr read by the workload as io_destroy(300), io_destroy(40) returned",
+                       as_it_returned == base + 7, str(base + 7), str(as_it_returned),
+                       RELEASE + ": before io_destroy returns, not later from free_ioctx's RCU work "
+                       "(the comment above aio_nr_sub in kill_ioctx says why)")
         check_aio_nr(evidence, guest, "aio-nr when io_destroy(300), io_destroy(40) returned", base + 7,
                      RELEASE + ", before io_destroy returns (it waits for ctx->rq_wait)")
         left = len(aio_maps(guest, h.pids[0]))

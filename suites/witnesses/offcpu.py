@@ -44,7 +44,11 @@ def parse(text: str) -> list[Sleep]:
 class OffCpuTracer:
     def __init__(self, guest: Guest, attach_timeout: float = 300):
         self.guest = guest
-        self.proc = guest.spawn(f"exec bpftrace -B line {PROGRAM} {MIN_SLEEP_MS}", keep=True)
+        # Without BTF (source builds leave it off) bpftrace learns task_struct from
+        # the kernel's headers (lib/modules/<release>/build, published with the build).
+        btf = guest.run("test -e /sys/kernel/btf/vmlinux").rc == 0
+        include = "" if btf else "--include linux/sched.h "
+        self.proc = guest.spawn(f"exec bpftrace -B line {include}{PROGRAM} {MIN_SLEEP_MS}", keep=True)
         guest.wait_for_output(self.proc, "READY", timeout=attach_timeout)
 
     def alive(self) -> bool:

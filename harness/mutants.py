@@ -1,0 +1,205 @@
+"""Planted-bug kernels: build the baseline and each mutant, run the suites on
+each, and show which tests catch which mutant.
+
+    python -m harness.mutants [--focused] [--only NAME ...] [--no-build] [--results-dir DIR]
+
+harness/mutants.yaml names the baseline, the suites, and per mutant the tests
+that should catch it. The kernels are catalog `source` entries on one base, so
+they share one build tree (kernels/source.py: reset, apply, incremental make).
+Each kernel runs in its own pytest session under DIR/mutants-<stamp>/<kernel>/.
+--focused runs each mutant's own `suites` (the baseline runs their union).
+
+Prints a table (also written as mutants.md next to the runs): kernel, tests
+failed, caught, caught by an expected test. Exit 0 when the baseline passed
+everything and every mutant was caught by a test named for it; 1 otherwise; 2 on
+bad input (one line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from harness import figures
+from kernels import catalog
+from kernels.catalog import SourceEntry
+from kernels.errors import KernelError
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG = Path(__file__).with_name("mutants.yaml")
+
+
+class BadInput(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    caught_by: tuple[str, ...]
+    suites: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    baseline: str
+    suites: tuple[str, ...]
+    mutants: tuple[Mutant, ...]
+
+
+def _strings(value, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise BadInput(f"{where}: expected a non-empty list of strings")
+    return tuple(value)
+
+
+def load_plan(path: Path = CONFIG) -> Plan:
+    """The YAML, checked: every kernel is a catalog source entry on the baseline's base."""
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise BadInput(f"{path}: {str(e).splitlines()[0]}") from None
+    if not isinstance(doc, dict) or set(doc) != {"baseline", "suites", "mutants"}:
+        raise BadInput(f"{path}: expected exactly the keys baseline, suites, mutants")
+    suites = _strings(doc["suites"], f"{path}: suites")
+    if not isinstance(doc["mutants"], dict) or not doc["mutants"]:
+        raise BadInput(f"{path}: mutants: expected a mapping of catalog names")
+    mutants = []
+    for name, m in doc["mutants"].items():
+        if not isinstance(m, dict) or not set(m) <= {"caught_by", "suites"} or "caught_by" not in m:
+            raise BadInput(f"{path}: mutant {name}: expected caught_by and optionally suites")
+        mutants.append(Mutant(name, _strings(m["caught_by"], f"{path}: mutant {name}: caught_by"),
+                              _strings(m.get("suites", doc["suites"]), f"{path}: mutant {name}: suites")))
+    try:
+        cat = catalog.load()
+        base = catalog.get(str(doc["baseline"]), cat)
+        for m in mutants:
+            entry = catalog.get(m.name, cat)
+            if not (isinstance(entry, SourceEntry) and isinstance(base, SourceEntry) and entry.base == base.base):
+                raise BadInput(f"{path}: mutant {m.name} is not a source build on {base.name}'s base")
+    except KernelError as e:
+        raise BadInput(f"{path}: {e}") from None
+    for s in {*suites, *(s for m in mutants for s in m.suites)}:
+        if not (REPO / s.split("::")[0]).exists():
+            raise BadInput(f"{path}: no such suite {s}")
+    return Plan(doc["baseline"], suites, tuple(mutants))
+
+
+@dataclass
+class Outcome:
+    kernel: str
+    suites: tuple[str, ...]
+    verdicts: dict[str, str] = field(default_factory=dict)  # nodeid -> passed/failed/error/skipped
+    problem: str = ""  # build failed, no results
+
+    def failed(self) -> list[str]:
+        return sorted(t for t, v in self.verdicts.items() if v in ("failed", "error"))
+
+
+def _strip_kernel(nodeid: str, kernel: str) -> str:
+    """test_x[4c-source-6.1-mut-y] -> test_x[4c]; test_x[source-6.1-mut-y] -> test_x."""
+    return nodeid.replace(f"-{kernel}]", "]").replace(f"[{kernel}]", "")
+
+
+def matches(nodeid: str, pattern: str) -> bool:
+    """A caught_by pattern: a function name, a file::function, or a suite path."""
+    path, _, test = nodeid.partition("::")
+    func = test.split("[")[0]
+    if "::" in pattern:
+        p_path, _, p_func = pattern.partition("::")
+        return path.endswith(p_path) and func == p_func
+    return func == pattern or path.startswith(pattern.rstrip("/") + "/") or path == pattern
+
+
+def judge(plan: Plan, baseline: Outcome, mutants: list[Outcome]) -> tuple[list[list[str]], bool]:
+    """Table rows and whether the goal was met."""
+    expected = {m.name: m.caught_by for m in plan.mutants}
+    ok = not baseline.problem and not baseline.failed() and bool(baseline.verdicts)
+    passed = sum(v == "passed" for v in baseline.verdicts.values())
+    skipped = sum(v == "skipped" for v in baseline.verdicts.values())
+    rows = [[baseline.kernel, "baseline", baseline.problem or ", ".join(baseline.failed()) or "none",
+             "-", "all pass" if ok else "NOT all pass", f"{passed} passed, {skipped} skipped"]]
+    for o in mutants:
+        failed = o.failed()
+        right = [t for t in failed if any(matches(t, p) for p in expected[o.kernel])]
+        caught = bool(failed) and not o.problem
+        ok &= bool(right) and not o.problem
+        rows.append([o.kernel, ", ".join(o.suites), o.problem or "<br>".join(failed) or "none",
+                     "yes" if caught else "NO", "yes" if right else "NO", ", ".join(expected[o.kernel])])
+    return rows, ok
+
+
+def table(rows: list[list[str]]) -> str:
+    head = ["kernel", "suites", "tests failed", "caught", "by the expected test", "expected / baseline"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _build(kernel: str) -> str:
+    p = subprocess.run([sys.executable, "-m", "kernels", "build", kernel], cwd=REPO, text=True,
+                       stdout=sys.stderr, stderr=subprocess.PIPE)
+    if p.returncode != 0:
+        return "build failed: " + ((p.stderr.strip().splitlines() or ["?"])[-1])
+    return ""
+
+
+def _run(kernel: str, suites: tuple[str, ...], out: Path) -> Outcome:
+    o = Outcome(kernel, suites)
+    out.mkdir(parents=True)
+    subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *suites,
+                    "--kernel", kernel, "--results-dir", str(out)], cwd=REPO, stdout=sys.stderr)
+    runs = [d for d in out.iterdir() if d.is_dir() and not d.is_symlink() and (d / "junit.xml").exists()]
+    if not runs:
+        o.problem = "no junit.xml (pytest did not get to run)"
+        return o
+    o.verdicts = {_strip_kernel(t, kernel): v for t, v in figures.verdicts(runs[0]).items()}
+    return o
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m harness.mutants", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--focused", action="store_true", help="each mutant runs only its own suites")
+    ap.add_argument("--only", action="append", default=[], metavar="NAME", help="only these mutants")
+    ap.add_argument("--no-build", action="store_true", help="use the cached builds")
+    ap.add_argument("--results-dir", type=Path, default=REPO / "results")
+    args = ap.parse_args(argv)
+    try:
+        plan = load_plan()
+        unknown = set(args.only) - {m.name for m in plan.mutants}
+        if unknown:
+            raise BadInput(f"--only: not a mutant in {CONFIG.name}: {', '.join(sorted(unknown))}")
+    except BadInput as e:
+        print(f"mutants: {e}", file=sys.stderr)
+        return 2
+    chosen = [m for m in plan.mutants if not args.only or m.name in args.only]
+    base_suites = tuple(dict.fromkeys(s for m in chosen for s in m.suites)) if args.focused else plan.suites
+    top = args.results_dir.resolve() / time.strftime("mutants-%Y%m%d-%H%M%S")
+    outcomes = []
+    for name, suites in [(plan.baseline, base_suites),
+                         *((m.name, m.suites if args.focused else plan.suites) for m in chosen)]:
+        t0 = time.monotonic()
+        problem = "" if args.no_build else _build(name)
+        built = time.monotonic() - t0
+        o = Outcome(name, suites, problem=problem) if problem else _run(name, suites, top / name)
+        print(f"mutants: {name}: build {built:.0f} s, suites {time.monotonic() - t0 - built:.0f} s, "
+              f"{len(o.failed())} failed", file=sys.stderr)
+        outcomes.append(o)
+    rows, ok = judge(plan, outcomes[0], outcomes[1:])
+    text = table(rows)
+    print(text)
+    (top / "mutants.md").parent.mkdir(parents=True, exist_ok=True)
+    (top / "mutants.md").write_text(text)
+    print(f"mutants: {'every mutant caught by its test, baseline clean' if ok else 'goal NOT met'}; "
+          f"{top / 'mutants.md'}", file=sys.stderr)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

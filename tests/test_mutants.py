@@ -1,0 +1,89 @@
+"""The mutants harness's bookkeeping: its plan file, and how a run's verdicts
+become "caught by the right test". The builds and suites it drives are the real
+thing and too long for CI (issue 10); their table is in the issue's note."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import mutants
+from harness.mutants import Mutant, Outcome, Plan
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_the_shipped_plan_names_catalog_mutants_on_the_baseline_base():
+    plan = mutants.load_plan()
+    assert plan.baseline == "source-6.1" and len(plan.mutants) >= 6
+    for m in plan.mutants:
+        assert (REPO / "kernels" / "patches" / "mutants").is_dir() and m.caught_by
+
+
+@pytest.mark.parametrize("text, message", [
+    ("baseline: [oops", "mutants.yaml"),
+    ("baseline: source-6.1\nsuites: [suites/aio]\nmutants: {debian-6.1: {caught_by: [t]}}",
+     "not a source build"),
+    ("baseline: source-6.1\nsuites: [suites/aio]\nmutants: {no-such-kernel: {caught_by: [t]}}",
+     "unknown kernel"),
+    ("baseline: source-6.1\nsuites: [suites/nope]\nmutants: {source-6.1-mut-aix-iowait: {caught_by: [t]}}",
+     "no such suite"),
+    ("baseline: source-6.1\nsuites: [suites/aio]\nmutants: {source-6.1-mut-aix-iowait: {}}", "caught_by"),
+])
+def test_bad_plans_are_one_clear_error(tmp_path, text, message):
+    p = tmp_path / "mutants.yaml"
+    p.write_text(text)
+    with pytest.raises(mutants.BadInput, match=message) as e:
+        mutants.load_plan(p)
+    assert "\n" not in str(e.value)
+
+
+def test_patterns_name_a_function_a_file_function_or_a_suite():
+    t = "suites/aio/test_accounting.py::test_aio_nr_grows_by_n_and_ring_has_predicted_pages[63]"
+    assert mutants.matches(t, "test_aio_nr_grows_by_n_and_ring_has_predicted_pages")
+    assert mutants.matches(t, "test_accounting.py::test_aio_nr_grows_by_n_and_ring_has_predicted_pages")
+    assert mutants.matches(t, "suites/aio")
+    assert not mutants.matches(t, "test_aio_nr_grows")  # a prefix is not the test
+    assert not mutants.matches(t, "suites/ai")
+
+
+def test_kernel_ids_are_stripped_from_test_ids():
+    k = "source-6.1-mut-aix-iowait"
+    assert mutants._strip_kernel(f"a.py::t[63-{k}]", k) == "a.py::t[63]"
+    assert mutants._strip_kernel(f"a.py::t[{k}]", k) == "a.py::t"
+
+
+PLAN = Plan("base", ("suites/aio",), (Mutant("m1", ("t_right",), ("suites/aio",)),
+                                      Mutant("m2", ("t_right",), ("suites/aio",))))
+
+
+def _o(kernel, **verdicts):
+    return Outcome(kernel, ("suites/aio",), {f"suites/aio/x.py::{t}": v for t, v in verdicts.items()})
+
+
+def test_goal_met_only_when_each_mutant_fails_its_own_test_and_the_baseline_is_clean():
+    base = _o("base", t_right="passed", t_other="passed", t_skip="skipped")
+    rows, ok = mutants.judge(PLAN, base, [_o("m1", t_right="failed"), _o("m2", t_right="error")])
+    assert ok and rows[0][4] == "all pass" and rows[0][5] == "2 passed, 1 skipped"
+    assert [r[3:5] for r in rows[1:]] == [["yes", "yes"], ["yes", "yes"]]
+
+    rows, ok = mutants.judge(PLAN, base, [_o("m1", t_right="failed"), _o("m2", t_other="failed")])
+    assert not ok and rows[2][3:5] == ["yes", "NO"]  # caught, but by the wrong test
+
+    rows, ok = mutants.judge(PLAN, base, [_o("m1", t_right="failed"), _o("m2", t_right="passed")])
+    assert not ok and rows[2][3:5] == ["NO", "NO"]  # survived
+
+    dirty = _o("base", t_right="failed")
+    rows, ok = mutants.judge(PLAN, dirty, [_o("m1", t_right="failed"), _o("m2", t_right="failed")])
+    assert not ok and rows[0][4] == "NOT all pass"
+
+    broken = Outcome("m2", ("suites/aio",), problem="build failed: make exited 2")
+    rows, ok = mutants.judge(PLAN, base, [_o("m1", t_right="failed"), broken])
+    assert not ok and rows[2][2] == "build failed: make exited 2"
+
+
+def test_cli_refuses_an_unknown_mutant_in_one_line():
+    p = subprocess.run([sys.executable, "-m", "harness.mutants", "--only", "nope", "--no-build"], cwd=REPO,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and p.stderr.strip().count("\n") == 0 and "nope" in p.stderr

@@ -103,8 +103,17 @@ class Outcome:
 
 
 def _strip_kernel(nodeid: str, kernel: str) -> str:
-    """test_x[4c-source-6.1-mut-y] -> test_x[4c]; test_x[source-6.1-mut-y] -> test_x."""
-    return nodeid.replace(f"-{kernel}]", "]").replace(f"[{kernel}]", "")
+    """t[k] -> t; t[k-63] -> t[63]; t[63-k] -> t[63] (the kernel's part of the test id)."""
+    return nodeid.replace(f"[{kernel}]", "").replace(f"[{kernel}-", "[").replace(f"-{kernel}]", "]")
+
+
+def _short(failed: list[str]) -> str:
+    """Failed tests by function, with how many of its parameters failed."""
+    counts: dict[str, int] = {}
+    for t in failed:
+        func = t.partition("::")[2].split("[")[0]
+        counts[func] = counts.get(func, 0) + 1
+    return "<br>".join(f"{f} ×{n}" if n > 1 else f for f, n in counts.items())
 
 
 def matches(nodeid: str, pattern: str) -> bool:
@@ -123,14 +132,14 @@ def judge(plan: Plan, baseline: Outcome, mutants: list[Outcome]) -> tuple[list[l
     ok = not baseline.problem and not baseline.failed() and bool(baseline.verdicts)
     passed = sum(v == "passed" for v in baseline.verdicts.values())
     skipped = sum(v == "skipped" for v in baseline.verdicts.values())
-    rows = [[baseline.kernel, "baseline", baseline.problem or ", ".join(baseline.failed()) or "none",
-             "-", "all pass" if ok else "NOT all pass", f"{passed} passed, {skipped} skipped"]]
+    rows = [[baseline.kernel, ", ".join(baseline.suites), baseline.problem or _short(baseline.failed()) or "none",
+             "(baseline)", "all pass" if ok else "NOT all pass", f"{passed} passed, {skipped} skipped"]]
     for o in mutants:
         failed = o.failed()
         right = [t for t in failed if any(matches(t, p) for p in expected[o.kernel])]
         caught = bool(failed) and not o.problem
         ok &= bool(right) and not o.problem
-        rows.append([o.kernel, ", ".join(o.suites), o.problem or "<br>".join(failed) or "none",
+        rows.append([o.kernel, ", ".join(o.suites), o.problem or _short(failed) or "none",
                      "yes" if caught else "NO", "yes" if right else "NO", ", ".join(expected[o.kernel])])
     return rows, ok
 
@@ -188,8 +197,8 @@ def main(argv: list[str]) -> int:
         problem = "" if args.no_build else _build(name)
         built = time.monotonic() - t0
         o = Outcome(name, suites, problem=problem) if problem else _run(name, suites, top / name)
-        print(f"mutants: {name}: build {built:.0f} s, suites {time.monotonic() - t0 - built:.0f} s, "
-              f"{len(o.failed())} failed", file=sys.stderr)
+        what = o.problem or f"suites {time.monotonic() - t0 - built:.0f} s, {len(o.failed())} failed"
+        print(f"mutants: {name}: build {built:.0f} s, {what}", file=sys.stderr)
         outcomes.append(o)
     rows, ok = judge(plan, outcomes[0], outcomes[1:])
     text = table(rows)

@@ -52,6 +52,7 @@ def test_kernel_ids_are_stripped_from_test_ids():
     k = "source-6.1-mut-aix-iowait"
     assert mutants._strip_kernel(f"a.py::t[63-{k}]", k) == "a.py::t[63]"
     assert mutants._strip_kernel(f"a.py::t[{k}]", k) == "a.py::t"
+    assert mutants._strip_kernel(f"a.py::t[{k}-1022]", k) == "a.py::t[1022]"
 
 
 PLAN = Plan("base", ("suites/aio",), (Mutant("m1", ("t_right",), ("suites/aio",)),
@@ -77,6 +78,9 @@ def test_goal_met_only_when_each_mutant_fails_its_own_test_and_the_baseline_is_c
     dirty = _o("base", t_right="failed")
     rows, ok = mutants.judge(PLAN, dirty, [_o("m1", t_right="failed"), _o("m2", t_right="failed")])
     assert not ok and rows[0][4] == "NOT all pass"
+    rows, _ = mutants.judge(PLAN, base, [_o("m1", **{"t_right[1]": "failed", "t_right[2]": "failed"}),
+                                         _o("m2", t_right="failed")])
+    assert rows[1][2] == "t_right ×2"
 
     broken = Outcome("m2", ("suites/aio",), problem="build failed: make exited 2")
     rows, ok = mutants.judge(PLAN, base, [_o("m1", t_right="failed"), broken])

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from harness import figures
+from harness import figures, runs
 from kernels import catalog
 from kernels.catalog import SourceEntry
 from kernels.errors import KernelError
@@ -164,11 +164,11 @@ def _run(kernel: str, suites: tuple[str, ...], out: Path) -> Outcome:
     out.mkdir(parents=True)
     subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *suites,
                     "--kernel", kernel, "--results-dir", str(out)], cwd=REPO, stdout=sys.stderr)
-    runs = [d for d in out.iterdir() if d.is_dir() and not d.is_symlink() and (d / "junit.xml").exists()]
-    if not runs:
+    found = runs.new_runs(out, set())
+    if not found:
         o.problem = "no junit.xml (pytest did not get to run)"
         return o
-    o.verdicts = {_strip_kernel(t, kernel): v for t, v in figures.verdicts(runs[0]).items()}
+    o.verdicts = {_strip_kernel(t, kernel): v for t, v in figures.verdicts(found[0]).items()}
     return o
 
 

@@ -54,6 +54,17 @@ class Case:
         return f"{Path(self.file).stem}::{name}"
 
 
+def entries(base: Path) -> set[Path]:
+    """What a results directory holds now; give it to new_runs after a pytest run."""
+    return set(base.iterdir()) if base.exists() else set()
+
+
+def new_runs(base: Path, before: set[Path]) -> list[Path]:
+    """Run directories (with a junit.xml) that appeared in base since `before`, oldest first."""
+    return sorted(d for d in entries(base) - before
+                  if d.is_dir() and not d.is_symlink() and (d / "junit.xml").exists())
+
+
 def load(run: Path) -> list[Case]:
     junit = Path(run) / "junit.xml"
     if not junit.exists():

@@ -20,6 +20,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from harness import figures
+from harness import runs as runs_mod
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -31,13 +32,6 @@ def _results_dir(args: list[str]) -> Path:
         if a.startswith("--results-dir="):
             return Path(a.split("=", 1)[1])
     return REPO / "results"
-
-
-def _new_runs(base: Path, before: set[Path]) -> list[Path]:
-    if not base.exists():
-        return []
-    return sorted(d for d in set(base.iterdir()) - before
-                  if d.is_dir() and not d.is_symlink() and (d / "junit.xml").exists())
 
 
 def verdict_table(runs: list[Path]) -> tuple[list[str], list[str]]:
@@ -66,7 +60,7 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     for i in range(1, n + 1):
-        before = set(base.iterdir()) if base.exists() else set()
+        before = runs_mod.entries(base)
         print(f"soak: run {i} of {n}", file=sys.stderr, flush=True)
         child = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args], cwd=REPO)
         try:
@@ -79,7 +73,7 @@ def main(argv: list[str]) -> int:
         except KeyboardInterrupt:
             stop = True
             child.wait()  # it got the terminal's SIGINT too
-        runs += _new_runs(base, before)
+        runs += runs_mod.new_runs(base, before)
         if stop:
             print(f"soak: stopped after {len(runs)} run(s)", file=sys.stderr)
             break

@@ -73,13 +73,13 @@ def reproduce(args, extra: list[str]) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     base = Path(args.results_dir)
-    before = set(base.iterdir()) if base.exists() else set()
+    before = runs.entries(base)
     cmd = [sys.executable, "-m", "pytest", *b.tests, "-p", "no:cacheprovider", "-q", "--results-dir", str(base)]
     cmd += [a for k in args.kernel for a in ("--kernel", k)]
     if args.shell:
         cmd += ["--shell-after", "-s"]
     rc = subprocess.run(cmd + extra, cwd=REPO).returncode
-    new = sorted(d for d in (set(base.iterdir()) - before) if d.is_dir() and (d / "junit.xml").exists())
+    new = runs.new_runs(base, before)
     if not new:
         return 2 if rc in (4, 5) else 3  # pytest refused the arguments, or died before any result
     run = new[-1]

@@ -20,7 +20,6 @@ import paramiko
 
 from vm.errors import ChannelLost, CommandFailed, CommandTimeout
 
-AGENT = Path(__file__).resolve().parent / "agent.py"
 AGENT_PORT = 7007  # on the guest's loopback only; vm/guest_hold.sh starts the agent there
 # How long past a command's own timeout the host waits for the agent's reply
 # before it suspects the guest: TCG guests under load answer slowly.

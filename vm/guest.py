@@ -183,11 +183,7 @@ class Guest:
     def _sshd_answers(self) -> bool:
         """True once the guest's sshd sends its banner (QEMU accepts the TCP
         connection long before that, and paramiko logs every early failure)."""
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=3) as s:
-                return s.recv(4).startswith(b"SSH-")
-        except OSError:
-            return False
+        return self._sshd_state(timeout=3) == "answers"
 
     def _qemu_gone(self) -> bool:
         """Nothing listens on the forward any more: QEMU is gone; vng follows it."""
@@ -211,7 +207,6 @@ class Guest:
         kernel runs, nothing listens). silent: no banner and no reset in time."""
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
-                s.settimeout(timeout)
                 return "answers" if s.recv(4).startswith(b"SSH-") else "refused"
         except OSError as e:
             return "refused" if isinstance(e, ConnectionResetError) else "silent"

@@ -44,7 +44,10 @@ def pytest_addoption(parser):
                 help="run only the tests that have no verdict in RUN (results/<run-id> or its path), "
                      "e.g. after an interrupted run")
     g.addoption("--shell-after", action="store_true",
-                help="after each test, a shell in its guest on this terminal, before the test's cleanup")
+                help="after each test, a shell in its guest on this terminal, before the test's cleanup "
+                     "(implies --vm-ssh)")
+    g.addoption("--vm-ssh", action="store_true",
+                help="boot guests with SSH (a NIC and sshd; commands never need it)")
 
 
 def _on_sigterm(signum, frame):
@@ -65,7 +68,8 @@ def pytest_configure(config):
     options = GuestOptions(cpus=config.getoption("vm_cpus"), memory=config.getoption("vm_memory"),
                            append=tuple(config.getoption("vm_append")), accel=config.getoption("vm_accel"),
                            aslr=None if config.getoption("vm_aslr") is None else config.getoption("vm_aslr") == "on",
-                           boot_timeout=config.getoption("boot_timeout"))
+                           boot_timeout=config.getoption("boot_timeout"),
+                           ssh=config.getoption("vm_ssh") or config.getoption("shell_after"))
     config.stash[STATE] = _State(run_dir, options)
     results_space.reserve(run_dir)
 

@@ -2,12 +2,15 @@
 
     python -m vm.bench --kernel debian-6.12 [--commands 200] [--naive 10]
 
-Figures, not a test: nothing here passes or fails on time.
+Figures, not a test: nothing here passes or fails on time. The naive
+exec_command figure comes from a second guest booted with SSH (the default guest
+has none); its boot is reported as boot_to_ready_with_ssh_s.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -70,16 +73,25 @@ def main(argv=None) -> int:
             t = time.monotonic()
             guest.ping()
             pings.append((time.monotonic() - t) * 1000)
-        naive = []
-        for _ in range(args.naive):  # plain paramiko exec_command: sshd + login shell each time
-            t = time.monotonic()
-            _, out, _ = guest.client.exec_command("true")
-            out.channel.recv_exit_status()
-            naive.append((time.monotonic() - t) * 1000)
         accel = guest.accel.name
         aslr = guest.aslr()
     finally:
         guest.shutdown()
+    # The naive figure needs SSH, which the channel does not: a second guest with it.
+    ssh_guest = Guest(kernel, dataclasses.replace(opts, ssh=True), logs, label=f"{kernel.name}-ssh")
+    t0 = time.monotonic()
+    ssh_guest.boot()
+    try:
+        ssh_boot_to_ready = time.monotonic() - t0
+        ssh = ssh_guest.ssh_client()  # connected before the clock starts: only exec_command is timed
+        naive = []
+        for _ in range(args.naive):  # plain paramiko exec_command: sshd + login shell each time
+            t = time.monotonic()
+            _, out, _ = ssh.exec_command("true")
+            out.channel.recv_exit_status()
+            naive.append((time.monotonic() - t) * 1000)
+    finally:
+        ssh_guest.shutdown()
         shutil.rmtree(logs, ignore_errors=True)
     exec_boot = vng_exec_boot(kernel, accel, args.cpus, args.memory)
     print(json.dumps({
@@ -87,6 +99,7 @@ def main(argv=None) -> int:
         "vng_exec_boot_s": round(exec_boot, 2),
         "boot_to_ready_s": round(boot_to_ready, 2),
         "boot_to_ready_over_vng_exec": round(boot_to_ready / exec_boot, 2),
+        "boot_to_ready_with_ssh_s": round(ssh_boot_to_ready, 2),
         "cmd_rtt_ms_p50": round(statistics.median(rtts), 1),
         "cmd_rtt_ms_p99": round(_percentile(rtts, 0.99), 1),
         "commands": len(rtts),

@@ -1,9 +1,14 @@
-"""The fast command channel: one paramiko SSH connection to the guest agent.
+"""The fast command channel: a virtio-serial port between the host and the guest agent.
 
-The agent is started at boot inside the guest and listens on the guest's
-loopback (vm/agent.py); the host opens a forwarded TCP channel (direct-tcpip) to
-it over its SSH connection, so neither sshd's session set-up nor a login shell
-runs per command or even once. Each command is one JSON line each way.
+QEMU backs the port with a unix socket in the guest's private session directory
+(mode 0700) and the agent (vm/agent.py) serves the port inside the guest, so a
+command is one JSON line each way through QEMU: no network, no sshd, no shell
+set-up, and nothing on the boot's critical path but the agent's own start.
+
+A virtio-serial port carries bytes only: if the agent dies, the host end stays
+connected and just hears nothing. So while it waits for a reply the channel
+calls `check` about once a second, and the guest raises from there when its
+console says the agent exited or the kernel panicked.
 """
 
 from __future__ import annotations
@@ -11,16 +16,16 @@ from __future__ import annotations
 import base64
 import json
 import select
+import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import paramiko
-
 from vm.errors import ChannelLost, CommandFailed, CommandTimeout
 
-AGENT_PORT = 7007  # on the guest's loopback only; vm/guest_hold.sh starts the agent there
+AGENT_PORT_NAME = "iowitness.agent"  # the virtserialport's name; vm/guest_hold.sh passes it to the agent
 # How long past a command's own timeout the host waits for the agent's reply
 # before it suspects the guest: TCG guests under load answer slowly.
 REPLY_GRACE_S = 60.0
@@ -60,18 +65,19 @@ def _text(b64: str) -> str:
 
 
 class AgentChannel:
-    def __init__(self, client: paramiko.SSHClient, port: int = AGENT_PORT):
-        """paramiko.ChannelException if nothing listens on the port (yet)."""
-        self.client = client
+    def __init__(self, sock: socket.socket, check: Callable[[], None] | None = None):
+        """`sock`: connected to QEMU's end of the port. `check`: raises when the
+        guest can no longer answer (called while waiting)."""
+        self._sock = sock
+        self._check = check
         self._lock = threading.Lock()
         self._buf = b""
         self.broken = False  # a request was interrupted: its reply is still on the way
-        self._chan = client.get_transport().open_channel("direct-tcpip", ("127.0.0.1", port), ("127.0.0.1", 0),
-                                                         timeout=30)
-        hello = self._read_line(timeout=120)
-        if not hello.get("ready"):
-            raise ChannelLost(f"agent did not start: {hello}")
-        self.agent_pid = hello["pid"]
+        self.agent_pid: int | None = None
+
+    def hello(self, timeout: float) -> None:
+        """Wait for the agent to answer (at boot: until it has started)."""
+        self.agent_pid = self.request("hello", reply_timeout=timeout)["pid"]
 
     # -- transport ---------------------------------------------------------
     def _read_line(self, timeout: float) -> dict:
@@ -80,15 +86,14 @@ class AgentChannel:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError
-            r, _, _ = select.select([self._chan], [], [], min(left, 1.0))
+            r, _, _ = select.select([self._sock], [], [], min(left, 1.0))
             if r:
-                data = self._chan.recv(1 << 20)
+                data = self._sock.recv(1 << 20)
                 if not data:
-                    err = self._chan.recv_stderr(65536).decode(errors="replace").strip()
-                    raise ChannelLost(f"agent channel closed{': ' + err[-500:] if err else ''}")
+                    raise ChannelLost("the agent port's socket closed (QEMU is gone)")
                 self._buf += data
-            elif self._chan.closed or self._chan.exit_status_ready():
-                raise ChannelLost("agent exited")
+            elif self._check is not None:
+                self._check()
         line, self._buf = self._buf.split(b"\n", 1)
         return json.loads(line)
 
@@ -98,9 +103,9 @@ class AgentChannel:
             if self.broken:
                 raise ChannelLost("the agent channel was interrupted mid-request")
             try:
-                self._chan.sendall((json.dumps({"op": op, **fields}) + "\n").encode())
+                self._sock.sendall((json.dumps({"op": op, **fields}) + "\n").encode())
                 reply = self._read_line(reply_timeout if reply_timeout is not None else REPLY_GRACE_S)
-            except (OSError, EOFError, paramiko.SSHException) as e:
+            except (OSError, EOFError) as e:
                 self.broken = True
                 raise ChannelLost(f"agent channel failed: {e}") from None
             except BaseException:
@@ -178,6 +183,6 @@ class AgentChannel:
 
     def close(self) -> None:
         try:
-            self._chan.close()
+            self._sock.close()
         except Exception:
             pass

@@ -1,7 +1,10 @@
 """One guest: boot a kernel with virtme-ng, talk to it over the agent channel, stop it.
 
-Boot: `vng --ssh PORT --ssh-tcp` with HOME pointed at a private session directory,
-so virtme-ng generates a fresh SSH key pair for this guest only (mode 0600,
+Boot: `vng --ssh PORT --ssh-tcp` with HOME pointed at a private session directory
+(mode 0700), plus a virtio-serial port for the command agent whose QEMU end is a
+unix socket in that directory (vm/channel.py): the guest is ready when the agent
+answers there. SSH is for an interactive shell and for diagnosis, off the
+critical path. virtme-ng generates a fresh SSH key pair for this guest only (mode 0600,
 removed at shutdown). The guest's SSH host keys are made there too, on the host:
 the guest's sshd finds them (no key generation in an emulated CPU) and the host
 knows the key to expect (no trust on first use). QEMU user networking gets `restrict=on` (no route out of
@@ -10,7 +13,7 @@ until we stop it; vng powers the guest off when that command ends.
 
 Every failure of the channel is diagnosed into one verdict: a panic on the
 console, QEMU gone, a guest that no longer answers SSH (hung), or just the agent
-channel lost.
+lost (its exit is logged to the console by the hold script).
 """
 
 from __future__ import annotations
@@ -33,13 +36,15 @@ from kernels import tools
 from kernels.cache import CachedKernel
 from vm import accel as accel_mod
 from vm import console
-from vm.channel import AGENT_PORT, AgentChannel, Background, CommandResult
+from vm.channel import AGENT_PORT_NAME, REPLY_GRACE_S, AgentChannel, Background, CommandResult
 from vm.errors import BootFailed, ChannelLost, GuestError, GuestHung, KernelPanic
 
 REPO = Path(__file__).resolve().parent.parent
 HOLD_SCRIPT = Path(__file__).resolve().parent / "guest_hold.sh"
 HOLDER = "sleep 987654321"  # what the hold script execs; ending it powers the guest off
 HOST_KEY_TYPES = ("ed25519", "ecdsa", "rsa")  # what the guest's `ssh-keygen -A` would make
+AGENT_EXITED = "iowitness-agent: exited"  # what vm/guest_hold.sh logs if the agent ends
+PING_PORT_NAME = "iowitness.ping"  # a shell loop in the guest answers "pong": the kernel still runs tasks
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,10 @@ class GuestOptions:
     # No scenario depends on it; `--vm-aslr on` keeps it.
     aslr: bool | None = None
     extra_vng: tuple[str, ...] = field(default=())
+    # SSH into the guest (an interactive shell, SSH's own tests, the naive figure
+    # of the bench). Off by default: commands do not use it, and the NIC and
+    # sshd it needs delay the end of udev's coldplug by ~1.5 s under TCG.
+    ssh: bool = False
 
 
 def free_port() -> int:
@@ -83,6 +92,8 @@ class Guest:
         self._reaper_w: int | None = None
         self._reaper: subprocess.Popen | None = None
         self.port: int | None = None
+        self._console_seen = 0  # console bytes already looked at for the agent's exit
+        self._ping: socket.socket | None = None
         # Set up once for the guest's life (a slow device several tests share):
         # the end-of-test cleanup leaves these loaded.
         self.kept_modules: set[str] = set()
@@ -91,8 +102,12 @@ class Guest:
     def command_line(self) -> list[str]:
         o = self.options
         cmd = [tools.vng(), "-v", "-r", str(self.kernel.boot_target), "--cpus", str(o.cpus),
-               "--memory", o.memory, "--ssh", str(self.port), "--ssh-tcp",
-               "--qemu-opts=-set netdev.ssh.restrict=on"]
+               "--memory", o.memory,
+               # vng hands these to a shell: the session path is [a-z0-9_/-] only
+               *self._port_opts("iowagent", self._agent_socket(), AGENT_PORT_NAME),
+               *self._port_opts("iowping", self._ping_socket(), PING_PORT_NAME)]
+        if o.ssh:
+            cmd += ["--ssh", str(self.port), "--ssh-tcp", "--qemu-opts=-set netdev.ssh.restrict=on"]
         if self.accel.name == "tcg":
             cmd.append("--disable-kvm")
         for d in o.rwdirs:
@@ -102,7 +117,18 @@ class Guest:
             append.append("norandmaps")  # kernel.randomize_va_space = 0 from boot
         if append:
             cmd += ["--append", " ".join(append)]
-        return cmd + list(o.extra_vng) + ["--exec", f"/bin/sh {HOLD_SCRIPT} {AGENT_PORT}"]
+        return cmd + list(o.extra_vng) + ["--exec", f"/bin/sh {HOLD_SCRIPT} {AGENT_PORT_NAME} {PING_PORT_NAME}"]
+
+    @staticmethod
+    def _port_opts(chardev: str, path: Path, name: str) -> list[str]:
+        return [f"--qemu-opts=-chardev socket,id={chardev},path={path},server=on,wait=off",
+                f"--qemu-opts=-device virtserialport,chardev={chardev},name={name}"]
+
+    def _agent_socket(self) -> Path:
+        return self._home / "agent.sock"
+
+    def _ping_socket(self) -> Path:
+        return self._home / "ping.sock"
 
     def aslr(self) -> bool:
         return self.options.aslr if self.options.aslr is not None else self.accel.name != "tcg"
@@ -112,20 +138,24 @@ class Guest:
 
     def _make_host_keys(self) -> None:
         """Where virtme-ng's sshd script looks (virtme_ssh_cache/etc/ssh; it runs
-        `ssh-keygen -A` there, which keeps existing keys)."""
+        `ssh-keygen -A` there, which keeps existing keys). Made side by side: the
+        RSA key alone takes a few hundred ms."""
         d = self._ssh_dir() / "etc" / "ssh"
         d.mkdir(parents=True, mode=0o700)
-        for t in HOST_KEY_TYPES:
-            subprocess.run(["ssh-keygen", "-q", "-t", t, "-N", "", "-C", f"iowitness-{self.label}",
-                            "-f", str(d / f"ssh_host_{t}_key")], check=True, stdin=subprocess.DEVNULL)
+        makers = [subprocess.Popen(["ssh-keygen", "-q", "-t", t, "-N", "", "-C", f"iowitness-{self.label}",
+                                    "-f", str(d / f"ssh_host_{t}_key")], stdin=subprocess.DEVNULL)
+                  for t in HOST_KEY_TYPES]
+        if any(m.wait() != 0 for m in makers):
+            raise BootFailed(f"{self.label}: ssh-keygen failed to make the guest's host keys")
 
     def boot(self) -> Guest:
         t0 = time.monotonic()
         self.accel = accel_mod.choose(self.kernel.image, self.options.accel)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._home = Path(tempfile.mkdtemp(prefix="iowitness-vm-"))  # 0700: keys live here
-        self.port = free_port()
-        self._make_host_keys()
+        if self.options.ssh:
+            self.port = free_port()
+            self._make_host_keys()
         env = tools.env(HOME=str(self._home))
         with open(self.console_log, "ab") as con:
             self.proc = subprocess.Popen(self.command_line(), stdin=subprocess.DEVNULL, stdout=con,
@@ -145,6 +175,9 @@ class Guest:
     def interactive_shell(self, banner: str) -> int:
         """A root shell in the guest on the user's terminal (/dev/tty, which pytest's
         output capture does not touch), with the session key; returns ssh's status."""
+        if not self.options.ssh:
+            print("iowitness: this guest was booted without SSH (--vm-ssh)", file=sys.stderr)
+            return 255
         try:
             tty = open("/dev/tty", "r+b", buffering=0)  # noqa: SIM115 - closed below
         except OSError:
@@ -180,18 +213,33 @@ class Guest:
         c.get_transport().set_keepalive(15)
         return c
 
-    def _sshd_answers(self) -> bool:
-        """True once the guest's sshd sends its banner (QEMU accepts the TCP
-        connection long before that, and paramiko logs every early failure)."""
-        return self._sshd_state(timeout=3) == "answers"
+    def ssh_client(self, timeout: float = 120) -> paramiko.SSHClient:
+        """An SSH connection to the guest as root with the session key (made on
+        first use; the command channel does not need it)."""
+        if not self.options.ssh:
+            raise GuestError(f"{self.label}: booted without SSH (GuestOptions.ssh, --vm-ssh)")
+        deadline = time.monotonic() + timeout
+        while self.client is None:
+            if self._sshd_state(timeout=3) == "answers":
+                try:
+                    self.client = self._connect(timeout=30)
+                    break
+                except (OSError, paramiko.SSHException, EOFError):
+                    pass
+            if time.monotonic() > deadline:
+                raise ChannelLost(f"{self.label}: SSH did not answer in {timeout:.0f}s")
+            time.sleep(0.5)
+        return self.client
 
     def _qemu_gone(self) -> bool:
-        """Nothing listens on the forward any more: QEMU is gone; vng follows it."""
+        """QEMU no longer accepts on its end of the ping port: it is gone; vng follows it."""
         if self.proc.poll() is None:
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=5).close()
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.settimeout(5)
+                    s.connect(str(self._ping_socket()))
                 return False
-            except ConnectionRefusedError:
+            except (ConnectionRefusedError, FileNotFoundError):
                 pass
             except OSError:
                 return False
@@ -200,6 +248,30 @@ class Guest:
             except subprocess.TimeoutExpired:
                 return False
         return True
+
+    def _guest_answers(self, timeout: float = 30) -> bool:
+        """The shell loop on the ping port answers: the kernel still schedules tasks."""
+        if self._ping is None:
+            return False
+        try:
+            self._ping.setblocking(False)
+            try:
+                while self._ping.recv(4096):  # stale pongs of an earlier, late probe
+                    pass
+            except BlockingIOError:
+                pass
+            self._ping.settimeout(timeout)
+            self._ping.sendall(b"ping\n")
+            seen, deadline = b"", time.monotonic() + timeout
+            while b"pong" not in seen:
+                self._ping.settimeout(max(0.01, deadline - time.monotonic()))
+                data = self._ping.recv(64)
+                if not data:
+                    return False
+                seen += data
+            return True
+        except OSError:
+            return False
 
     def _sshd_state(self, timeout: float = 30) -> str:
         """answers: sshd sends its banner. refused: QEMU closes the forwarded
@@ -211,37 +283,73 @@ class Guest:
         except OSError as e:
             return "refused" if isinstance(e, ConnectionResetError) else "silent"
 
+    def _boot_problem(self, deadline: float, why: str) -> GuestError | None:
+        """A panic, vng gone or the boot timeout, as the error to raise."""
+        text = self.console_text()
+        panic = console.find_panic(text)
+        if panic:
+            return KernelPanic(f"{self.label}: kernel panic during boot:\n{panic}")
+        tail = "\n".join(text.strip().splitlines()[-15:])
+        if self.proc.poll() is not None:
+            return BootFailed(f"{self.label}: vng exited with {self.proc.returncode} before the guest "
+                              f"was ready; console tail:\n{tail}")
+        if time.monotonic() > deadline:
+            return BootFailed(f"{self.label}: not ready after {self.options.boot_timeout:.0f}s "
+                              f"({why}); console tail:\n{tail}")
+        return None
+
     def _wait_ready(self) -> None:
+        """Connect to QEMU's end of the agent port as soon as it exists, say hello,
+        and wait for the agent's answer (it starts when the boot hands over to
+        the hold script) while watching for a panic, vng's exit or the timeout."""
         deadline = time.monotonic() + self.options.boot_timeout
-        while True:
-            text = self.console_text()
-            panic = console.find_panic(text)
-            if panic:
-                raise KernelPanic(f"{self.label}: kernel panic during boot:\n{panic}")
-            if self.proc.poll() is not None:
-                tail = "\n".join(text.strip().splitlines()[-15:])
-                raise BootFailed(f"{self.label}: vng exited with {self.proc.returncode} before the guest "
-                                 f"was ready; console tail:\n{tail}")
-            if time.monotonic() > deadline:
-                tail = "\n".join(text.strip().splitlines()[-15:])
-                why = "SSH answers, the agent never listened" if self.client else "no SSH"
-                raise BootFailed(f"{self.label}: not ready after {self.options.boot_timeout:.0f}s "
-                                 f"({why}); console tail:\n{tail}")
-            if not self._sshd_answers():
-                time.sleep(0.25)
-                continue
+        sock = None
+        while sock is None:
+            problem = self._boot_problem(deadline, "QEMU never made the agent's socket")
+            if problem:
+                raise problem
+            s = socket.socket(socket.AF_UNIX)
             try:
-                if self.client is None:
-                    self.client = self._connect(timeout=10)
-                self.channel = AgentChannel(self.client)
-                return
-            except paramiko.ChannelException:
-                time.sleep(0.25)  # SSH is up, the agent not listening yet
-            except (OSError, paramiko.SSHException, EOFError, ChannelLost, TimeoutError):
-                if self.client:
-                    self.client.close()
-                self.client = None
-                time.sleep(0.5)
+                s.connect(str(self._agent_socket()))
+                sock = s
+            except (FileNotFoundError, ConnectionRefusedError):
+                s.close()
+                time.sleep(0.1)
+        sock.settimeout(REPLY_GRACE_S * 2)  # bounds a send that QEMU stops taking
+
+        def boot_check():
+            problem = self._boot_problem(deadline, "the agent never answered")
+            if problem:
+                raise problem
+            self._check_agent()
+
+        self.channel = AgentChannel(sock, check=boot_check)
+        try:
+            self.channel.hello(timeout=self.options.boot_timeout + 5)
+        except (TimeoutError, ChannelLost):
+            problem = self._boot_problem(deadline, "the agent never answered")
+            raise problem or BootFailed(f"{self.label}: the agent's port closed during boot") from None
+        self.channel._check = self._check_agent
+        self._ping = socket.socket(socket.AF_UNIX)
+        self._ping.connect(str(self._ping_socket()))
+
+    def _check_agent(self) -> None:
+        """Raise ChannelLost if the console says the agent exited or the kernel
+        panicked (new console output only: the log keeps growing)."""
+        try:
+            with open(self.console_log, "rb") as f:
+                f.seek(self._console_seen)
+                new = f.read()
+        except FileNotFoundError:
+            return
+        # Keep a line's worth of overlap: a marker may be cut by the last read.
+        self._console_seen += max(0, len(new) - 200)
+        text = new.decode(errors="replace")
+        if AGENT_EXITED in text:
+            line = next(ln for ln in text.splitlines() if AGENT_EXITED in ln)
+            raise ChannelLost(f"the agent ended in the guest: {line.strip()}")
+        if console.find_panic(text):
+            raise ChannelLost("the kernel panicked")
 
     def alive(self) -> bool:
         return self.dead is None and self.proc is not None and self.proc.poll() is None
@@ -267,6 +375,8 @@ class Guest:
         """Stop everything this guest started, whatever state it is in."""
         if self.channel:
             self.channel.close()
+        if self._ping:
+            self._ping.close()
         if self.client:
             self.client.close()
         if self.proc and self.proc.poll() is None:
@@ -310,7 +420,7 @@ class Guest:
         except FileNotFoundError:
             return ""
 
-    def diagnose(self, what: str) -> GuestError:
+    def diagnose(self, what: str, cause: BaseException | None = None) -> GuestError:
         """Why the channel failed, as a verdict. Marks the guest dead."""
         time.sleep(1)  # let a panic reach the console log
         panic = console.find_panic(self.console_text())
@@ -318,15 +428,12 @@ class Guest:
             err: GuestError = KernelPanic(f"{self.label}: kernel panic during {what}:\n{panic}")
         elif self._qemu_gone():
             err = GuestError(f"{self.label}: QEMU exited (vng rc {self.proc.returncode}) during {what}")
+        elif self._guest_answers():
+            why = f" ({cause})" if cause is not None and str(cause) else ""
+            err = ChannelLost(f"{self.label}: the agent channel was lost during {what}{why}; the guest "
+                              f"still answers")
         else:
-            sshd = self._sshd_state()
-            if sshd == "answers":
-                err = ChannelLost(f"{self.label}: the agent channel was lost during {what}; SSH still answers")
-            elif sshd == "refused":
-                err = ChannelLost(f"{self.label}: the guest's sshd no longer listens (its kernel refuses the "
-                                  f"connection) during {what}")
-            else:
-                err = GuestHung(f"{self.label}: the guest stopped answering (no agent, no SSH) during {what}")
+            err = GuestHung(f"{self.label}: the guest stopped answering (no agent, no ping) during {what}")
         self.dead = err
         return err
 
@@ -335,8 +442,8 @@ class Guest:
             raise self.dead
         try:
             return fn(*args, **kwargs)
-        except (ChannelLost, TimeoutError, OSError, EOFError, paramiko.SSHException):
-            raise self.diagnose(what) from None
+        except (ChannelLost, TimeoutError, OSError, EOFError) as e:
+            raise self.diagnose(what, e) from None
 
     # -- the guest API tests use -------------------------------------------------
     def run(self, cmd: str, timeout: float = 60, check: bool = False, **kw) -> CommandResult:

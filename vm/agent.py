@@ -148,8 +148,8 @@ def _env(req):
 
 
 def op_spawn(req):
-    import subprocess
     """Start a command in the background in its own process group; reply with its pid."""
+    import subprocess
     n = next(spawned)  # never reused: output files are opened for append
     out_path, err_path = os.path.join(work_dir(), f"{n}.out"), os.path.join(work_dir(), f"{n}.err")
     # Append mode: a program that writes one stream through two descriptors
@@ -201,9 +201,9 @@ def op_signal(req):
 
 
 def op_reap(req):
-    import subprocess
     """Kill every background process still running (end of a test); report which.
     Processes spawned with keep (a tracer serving several tests) are left alone."""
+    import subprocess
     killed = []
     for pid, (p, _, _) in list(procs.items()):
         if pid in kept and p.poll() is None:

@@ -69,7 +69,7 @@ class AgentChannel:
         """`sock`: connected to QEMU's end of the port. `check`: raises when the
         guest can no longer answer (called while waiting)."""
         self._sock = sock
-        self._check = check
+        self.check = check
         self._lock = threading.Lock()
         self._buf = b""
         self.broken = False  # a request was interrupted: its reply is still on the way
@@ -92,8 +92,8 @@ class AgentChannel:
                 if not data:
                     raise ChannelLost("the agent port's socket closed (QEMU is gone)")
                 self._buf += data
-            elif self._check is not None:
-                self._check()
+            elif self.check is not None:
+                self.check()
         line, self._buf = self._buf.split(b"\n", 1)
         return json.loads(line)
 

@@ -1,19 +1,21 @@
 """One guest: boot a kernel with virtme-ng, talk to it over the agent channel, stop it.
 
-Boot: `vng --ssh PORT --ssh-tcp` with HOME pointed at a private session directory
-(mode 0700), plus a virtio-serial port for the command agent whose QEMU end is a
-unix socket in that directory (vm/channel.py): the guest is ready when the agent
-answers there. SSH is for an interactive shell and for diagnosis, off the
-critical path. virtme-ng generates a fresh SSH key pair for this guest only (mode 0600,
-removed at shutdown). The guest's SSH host keys are made there too, on the host:
+Boot: `vng` with HOME pointed at a private session directory (mode 0700, removed
+at shutdown) and two virtio-serial ports whose QEMU ends are unix sockets in that
+directory: the command agent's (vm/channel.py; the guest is ready when the agent
+answers) and a shell ping loop's (is the guest still running tasks?).
+
+SSH only with GuestOptions.ssh (`--ssh PORT --ssh-tcp`, for an interactive shell):
+virtme-ng generates a fresh SSH key pair for this guest only in the session
+directory (mode 0600). The guest's SSH host keys are made there too, on the host:
 the guest's sshd finds them (no key generation in an emulated CPU) and the host
 knows the key to expect (no trust on first use). QEMU user networking gets `restrict=on` (no route out of
 the guest) and its one forward binds 127.0.0.1. The guest runs a holder command
 until we stop it; vng powers the guest off when that command ends.
 
 Every failure of the channel is diagnosed into one verdict: a panic on the
-console, QEMU gone, a guest that no longer answers SSH (hung), or just the agent
-lost (its exit is logged to the console by the hold script).
+console, QEMU gone, a guest whose ping loop no longer answers either (hung), or
+just the agent lost (its exit is logged to the console by the hold script).
 """
 
 from __future__ import annotations
@@ -329,7 +331,7 @@ class Guest:
         except (TimeoutError, ChannelLost):
             problem = self._boot_problem(deadline, "the agent never answered")
             raise problem or BootFailed(f"{self.label}: the agent's port closed during boot") from None
-        self.channel._check = self._check_agent
+        self.channel.check = self._check_agent
         self._ping = socket.socket(socket.AF_UNIX)
         self._ping.connect(str(self._ping_socket()))
 

@@ -19,7 +19,7 @@ agent="$(dirname "$0")/agent.py"
 # A port opens once only, so one read-write descriptor; reads end at once while
 # no host is connected.
 for p in /sys/class/virtio-ports/*; do
-    [ "$(cat "$p/name" 2>/dev/null)" = "${2:-iowitness.ping}" ] || continue
+    read -r name 2>/dev/null <"$p/name" && [ "$name" = "${2:-iowitness.ping}" ] || continue  # no fork: boot path
     (exec 3<>"/dev/${p##*/}"
      while :; do if read -r _ <&3; then echo pong >&3; else sleep 0.2; fi; done) </dev/null >/dev/null 2>&1 &
 done

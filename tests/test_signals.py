@@ -1,4 +1,5 @@
-"""Ctrl-C, SIGTERM and even SIGKILL of pytest leave no QEMU behind; results stay valid."""
+"""Ctrl-C, SIGTERM and even SIGKILL of pytest leave no QEMU and no guest session
+directory (keys, sockets) behind; results stay valid."""
 
 import os
 import signal
@@ -36,11 +37,13 @@ def _alive(pid: int) -> bool:
 def test_signal_to_pytest_leaves_no_qemu(tmp_path, sig, request):
     kernel = (request.config.getoption("kernel") or ["debian-6.1"])[0]
     flag = tmp_path / "ready"
+    child_tmp = tmp_path / "tmp"  # the child's guests make their session dirs here
+    child_tmp.mkdir()
     before = _qemu_pids()
     child = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tests/fault_targets",
          "--kernel", kernel, "--results-dir", str(tmp_path / "results")],
-        cwd=REPO, env={**os.environ, "IOWITNESS_FAULT_TARGET": str(flag)},
+        cwd=REPO, env={**os.environ, "IOWITNESS_FAULT_TARGET": str(flag), "TMPDIR": str(child_tmp)},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         # What a terminal's Ctrl-C reaches: a process that has not inherited an
         # ignored SIGINT (a shell's `cmd &` ignores it, and Python then never
@@ -54,12 +57,17 @@ def test_signal_to_pytest_leaves_no_qemu(tmp_path, sig, request):
             time.sleep(1)
         ours = _qemu_pids() - before
         assert ours, "no QEMU process appeared for the child's guest"
+        assert list(child_tmp.glob("iowitness-vm-*")), "the child's guest has no session dir in its TMPDIR"
         child.send_signal(sig)
         child.wait(timeout=120)
         deadline = time.monotonic() + 60  # SIGKILL: the reaper needs a moment
         while any(_alive(p) for p in ours) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert not [p for p in ours if _alive(p)], f"QEMU {ours} outlived pytest after {sig.name}"
+        while list(child_tmp.glob("iowitness-vm-*")) and time.monotonic() < deadline:
+            time.sleep(0.5)  # SIGKILL: the reaper removes it after the kill
+        left = list(child_tmp.glob("iowitness-vm-*"))
+        assert not left, f"the guest's session dir {left} outlived pytest after {sig.name}"
     finally:
         if child.poll() is None:
             child.kill()

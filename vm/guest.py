@@ -69,6 +69,22 @@ class GuestOptions:
     ssh: bool = False
 
 
+SUN_PATH_MAX = 107  # sockaddr_un.sun_path is 108 bytes with the NUL (unix(7))
+SESSION_PATH_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_/-.")
+
+
+def session_dir_problem(session_dir: Path) -> str | None:
+    """Why QEMU could not put its sockets in this directory, or None. vng hands the
+    -chardev option to a shell and QEMU splits it at commas, so the path is kept to
+    plain characters; a unix socket path has a length limit."""
+    longest = str(session_dir / "agent.sock")
+    if set(longest) - SESSION_PATH_CHARS:
+        return f"session dir {session_dir} has characters QEMU's -chardev path cannot take"
+    if len(longest) > SUN_PATH_MAX:
+        return f"session dir {session_dir} is too long for a unix socket path ({len(longest)} > {SUN_PATH_MAX})"
+    return None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -105,7 +121,7 @@ class Guest:
         o = self.options
         cmd = [tools.vng(), "-v", "-r", str(self.kernel.boot_target), "--cpus", str(o.cpus),
                "--memory", o.memory,
-               # vng hands these to a shell: the session path is [a-z0-9_/-] only
+               # vng hands these to a shell: session_dir_problem keeps the path plain
                *self._port_opts("iowagent", self._agent_socket(), AGENT_PORT_NAME),
                *self._port_opts("iowping", self._ping_socket(), PING_PORT_NAME)]
         if o.ssh:
@@ -155,6 +171,11 @@ class Guest:
         self.accel = accel_mod.choose(self.kernel.image, self.options.accel)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._home = Path(tempfile.mkdtemp(prefix="iowitness-vm-"))  # 0700: keys live here
+        problem = session_dir_problem(self._home)
+        if problem:
+            shutil.rmtree(self._home, ignore_errors=True)
+            self._home = None
+            raise BootFailed(f"{self.label}: {problem}; set TMPDIR to a short plain path")
         if self.options.ssh:
             self.port = free_port()
             self._make_host_keys()
@@ -163,7 +184,8 @@ class Guest:
             self.proc = subprocess.Popen(self.command_line(), stdin=subprocess.DEVNULL, stdout=con,
                                          stderr=con, env=env, cwd="/", start_new_session=True)
         r, self._reaper_w = os.pipe()
-        self._reaper = subprocess.Popen([sys.executable, "-m", "vm.reaper", str(self.proc.pid), str(r)],
+        self._reaper = subprocess.Popen([sys.executable, "-m", "vm.reaper", str(self.proc.pid), str(r),
+                                         str(self._home)],
                                         pass_fds=(r,), cwd=REPO, start_new_session=True)
         os.close(r)
         try:

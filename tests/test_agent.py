@@ -4,7 +4,15 @@ the same anywhere); its use in a real guest is covered by suites/smoke."""
 import base64
 import time
 
+import pytest
+
 from vm import agent
+
+
+@pytest.fixture(autouse=True)
+def agent_work_dir(tmp_path, monkeypatch):
+    """Background output goes to tmp_path, not a directory left in the host's /tmp."""
+    monkeypatch.setattr(agent, "_work", [str(tmp_path)])
 
 
 def run(cmd, **req):

@@ -2,6 +2,10 @@
 spread of every witness's figures (harness/figures.py), and name the flakes.
 
     python -m harness.soak N [PYTEST_ARGS ...]
+    python -m harness.soak --report RUN_DIR [RUN_DIR ...]
+
+--report prints the same table for runs already made (a soak that was stopped and
+resumed in parts, or CI runs of one commit).
 
 Without PYTEST_ARGS it runs what the README's test command runs (every test and
 scenario suite on the default kernels). Each run is a normal results/<run>/. Exit
@@ -45,9 +49,31 @@ def verdict_table(runs: list[Path]) -> tuple[list[str], list[str]]:
     return bad, flaky
 
 
+def report(runs: list[Path]) -> int:
+    print(f"# soak: {len(runs)} run(s): {' '.join(r.name for r in runs)}\n")
+    print(figures.report(runs))
+    bad, flaky = verdict_table(runs)
+    print(f"\nflaky (verdict changed between runs): {', '.join(flaky) or 'none'}")
+    print(f"failed or errored at least once: {', '.join(bad) or 'none'}")
+    return 1 if bad else 0
+
+
+def report_existing(dirs: list[str]) -> int:
+    runs = [Path(d) for d in dirs]
+    missing = [str(r) for r in runs if not (r / "junit.xml").is_file()]
+    if not runs or missing:
+        print(f"soak: --report needs run directories with a junit.xml: {' '.join(missing) or 'none given'}",
+              file=sys.stderr)
+        return 2
+    return report(runs)
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--report"]:
+        return report_existing(argv[1:])
     if not argv or not argv[0].isdigit() or int(argv[0]) < 1:
-        print("soak: usage: python -m harness.soak N [PYTEST_ARGS ...] (N >= 1)", file=sys.stderr)
+        print("soak: usage: python -m harness.soak N [PYTEST_ARGS ...] (N >= 1) | --report RUN_DIR ...",
+              file=sys.stderr)
         return 2
     n, args = int(argv[0]), argv[1:]
     base = _results_dir(args)
@@ -80,12 +106,7 @@ def main(argv: list[str]) -> int:
     if not runs:
         print("soak: no run wrote results", file=sys.stderr)
         return 1
-    print(f"# soak: {len(runs)} run(s): {' '.join(r.name for r in runs)}\n")
-    print(figures.report(runs))
-    bad, flaky = verdict_table(runs)
-    print(f"\nflaky (verdict changed between runs): {', '.join(flaky) or 'none'}")
-    print(f"failed or errored at least once: {', '.join(bad) or 'none'}")
-    return 1 if bad else 0
+    return report(runs)
 
 
 if __name__ == "__main__":

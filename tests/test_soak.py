@@ -29,6 +29,20 @@ def test_failures_and_flakes_are_named(tmp_path):
     assert flaky
 
 
+def test_report_of_existing_runs(tmp_path, capsys):
+    a, b = make_run(tmp_path / "a"), make_run(tmp_path / "b")
+    assert soak.main(["--report", str(a), str(b)]) == 1  # the sample run has failures
+    out = capsys.readouterr().out
+    assert f"# soak: 2 run(s): {a.name} {b.name}" in out
+    assert "flaky (verdict changed between runs): none" in out
+
+
+def test_report_of_a_dir_without_results_is_one_line_and_exit_2(tmp_path, capsys):
+    assert soak.main(["--report", str(tmp_path)]) == 2
+    assert soak.main(["--report"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 2
+
+
 def test_two_real_runs(tmp_path, request):
     kernel = (request.config.getoption("kernel") or ["debian-6.12"])[0]
     test = "suites/smoke/test_smoke.py::test_uname_matches_catalog"

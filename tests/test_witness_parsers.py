@@ -160,3 +160,37 @@ def test_local_timer_interrupts():
     assert parse_local_timer_interrupts(text) == [12693, 9561]
     with pytest.raises(ValueError):
         parse_local_timer_interrupts("           CPU0\n")
+
+
+def _psi(some: int, full: int):
+    return parse_pressure(f"some avg10=0.00 avg60=0.00 avg300=0.00 total={some}\n"
+                          f"full avg10=0.00 avg60=0.00 avg300=0.00 total={full}\n")
+
+
+def _psi_rows(system_growth: int, group_growth: int | None) -> dict:
+    """check_hold's PSI rows for 3 tasks in D (not iowait) over a 6 s window."""
+    from suites.witnesses.expect import D_NOT_IOWAIT, check_hold
+    from suites.witnesses.observe import Hold, Snapshot, Span
+
+    def snap(t, system, group):
+        return Snapshot(t, parse_stat(STAT), _psi(system, system), parse_loadavg("1.00 0.5 0.2 1/90 7\n"),
+                        {426: parse_task_stat(TASK)}, {426: "percpu_rwsem_wait"},
+                        None if group is None else _psi(group, group))
+
+    base = Span(snap(0, 100, None), snap(6, 100, None), [snap(0, 100, None), snap(6, 100, None)])
+    window = [snap(10, 100, 0), snap(16, 100 + system_growth, group_growth)]
+    h = Hold(1, [426], Span(window[0], window[1], window), {426: parse_task_stat(TASK)})
+    ev = Evidence("t")
+    check_hold(ev, h, base, D_NOT_IOWAIT, 250)
+    return {r.witness: r.ok for r in ev.rows if "PSI" in r.witness}
+
+
+def test_psi_of_the_tasks_cgroup_is_judged_not_the_system_wide_file():
+    # Another task's brief I/O wait shows system-wide only (the soak's +132 us).
+    assert _psi_rows(132, 0) == {"PSI io some (the tasks' cgroup)": True, "PSI io full (the tasks' cgroup)": True}
+    # One of the tasks in in_iowait shows in its cgroup: the row fails.
+    assert _psi_rows(132, 132) == {"PSI io some (the tasks' cgroup)": False,
+                                   "PSI io full (the tasks' cgroup)": False}
+    # No cgroup (no cgroup2 in the guest): the system-wide file against the idle baseline.
+    assert _psi_rows(132, None) == {"PSI io some": False, "PSI io full": False}
+    assert _psi_rows(0, None) == {"PSI io some": True, "PSI io full": True}

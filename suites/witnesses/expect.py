@@ -25,7 +25,9 @@ from suites.witnesses.evidence import Evidence
 from suites.witnesses.observe import Hold, Span
 from suites.witnesses.procfs import USER_HZ
 
-LOST_TICKS = 0.03  # of a window: measured up to 1.5% under TCG here, doubled
+# Share of a window /proc/stat may not account on a CPU (see check_hold): measured
+# up to 4.9% under TCG here (30 of 614 ticks, CI of session 9), doubled.
+LOST_TICKS = 0.10
 
 SRC_STATE = "proc(5) /proc/pid/stat field 3; KERNEL-FACTS §6"
 SRC_LOAD = "kernel/sched/loadavg.c calc_load(): active = nr_running + nr_uninterruptible"
@@ -34,6 +36,9 @@ SRC_IOWAIT = ("kernel/time/tick-sched.c update_ts_time_stats(): idle time is iow
               "while nr_iowait_cpu(cpu) > 0; rq->nr_iowait is per runqueue (kernel/sched/core.c)")
 SRC_PSI = ("kernel/sched/psi.c: TSK_IOWAIT from in_iowait; system total = per-CPU state time "
            "weighted by each CPU's non-idle time (get_recent_times)")
+SRC_PSI_GROUP = ("kernel/sched/psi.c: psi_task_change() updates the task's cgroup and each ancestor "
+                 "(iterate_groups() in 6.1, group->parent since); "
+                 "a group's io some/full needs one of its own tasks in TSK_IOWAIT (test_state())")
 SRC_DELAY = ("kernel/delayacct.c: blkio delay from __schedule() to ttwu while in_iowait; "
              "/proc/pid/stat field 42")
 SRC_TRACER = "fixtures/tracers/offcpu_iowait.bt: sched_switch prev_state + curtask->in_iowait"
@@ -111,10 +116,14 @@ def check_hold(ev: Evidence, h: Hold, base: Span, wait: Wait, hz: int,
                  f"max {max(blocked)}", SRC_BLOCKED)
 
     mine = w.cpu(k)
-    # Idle and iowait are ktime-exact under NO_HZ; busy fields are tick-sampled,
-    # and a tick that fires late (a vCPU not scheduled on the host under TCG)
-    # still accounts one tick: up to 9 ticks per 6 s (1.5%) went unaccounted in
-    # our runs, so LOST_TICKS of W is allowed for. Each of the 8 fields is also
+    # Idle and iowait are ktime-exact under NO_HZ; busy fields are tick-sampled.
+    # Two things escape both: an interrupt taken from idle stops the idle clock
+    # (tick_nohz_irq_enter() -> tick_nohz_stop_idle(), kernel/time/tick-sched.c)
+    # and, with the tick stopped and no CONFIG_IRQ_TIME_ACCOUNTING (Debian's
+    # 6.1 and 6.12), is charged to no field; and a tick that fires late (a vCPU
+    # not scheduled on the host under TCG) still accounts one tick. Both are
+    # host noise, not the rule under test, so LOST_TICKS of W is allowed for; the
+    # idle +<=1 half of the check stays exact. Each of the 8 fields is also
     # floored to USER_HZ at both reads (< 8 ticks in all).
     ev.note(f"{label or 'hold'}: CPU {k} accounted {mine.total} of {W * USER_HZ:.0f} ticks")
     lost = math.ceil(LOST_TICKS * W * USER_HZ)
@@ -157,6 +166,11 @@ def check_hold(ev: Evidence, h: Hold, base: Span, wait: Wait, hz: int,
         ev.check(f"{p}PSI io some", w.some_us >= least,
                  f">= {least} us (W/{ncpu}: CPU {k} stalled all W, weighted by non-idle time)",
                  f"+{w.some_us} us", SRC_PSI)
+        if w.group_some_us is not None:
+            # The cgroup's own tasks stall it: the same witness that must stay +0
+            # for waits that are not I/O (below) moves here.
+            ev.check(f"{p}PSI io some (the tasks' cgroup)", w.group_some_us >= least,
+                     f">= {least} us (its tasks stalled all W on CPU {k})", f"+{w.group_some_us} us", SRC_PSI_GROUP)
         if hog:
             # full needs no runnable task on a CPU with an iowait task (psi.c
             # test_state(): PSI_IO_FULL = tasks[NR_IOWAIT] && !tasks[NR_RUNNING]).
@@ -166,6 +180,16 @@ def check_hold(ev: Evidence, h: Hold, base: Span, wait: Wait, hz: int,
             least_full = int((W - mine.busy / USER_HZ) * 1e6 / ncpu)
             ev.check(f"{p}PSI io full", w.full_us >= least_full,
                      f">= {least_full} us ((W - CPU {k} busy)/{ncpu})", f"+{w.full_us} us", SRC_PSI)
+    elif w.group_some_us is not None:
+        # The tasks' own cgroup: only their stalls count there, so exactly +0. The
+        # system-wide file also counts any other task's brief I/O wait (a soak run
+        # saw +132 us against an idle baseline of 0): shown, not judged.
+        ev.check(f"{p}PSI io some (the tasks' cgroup)", w.group_some_us == 0, "+0 us (no task in in_iowait)",
+                 f"+{w.group_some_us} us", SRC_PSI_GROUP)
+        ev.check(f"{p}PSI io full (the tasks' cgroup)", w.group_full_us == 0, "+0 us (no task in in_iowait)",
+                 f"+{w.group_full_us} us", SRC_PSI_GROUP)
+        ev.note(f"{label or 'hold'}: system-wide PSI io some +{w.some_us} us, full +{w.full_us} us "
+                f"(idle baseline rate: {some_ceiling} / {full_ceiling} us in W)")
     else:
         ev.check(f"{p}PSI io some", w.some_us <= some_ceiling, f"+<= {some_ceiling} us (idle baseline)",
                  f"+{w.some_us} us", SRC_PSI)

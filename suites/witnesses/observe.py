@@ -11,6 +11,7 @@ once it has ended).
 
 from __future__ import annotations
 
+import itertools
 import shlex
 import time
 from collections.abc import Callable
@@ -31,6 +32,10 @@ from suites.witnesses.procfs import (
 from vm.guest import Guest
 
 SAMPLE_EVERY_S = 0.25
+# Each hold's tasks get a cgroup of their own: its io.pressure counts only their
+# stalls, where /proc/pressure/io also counts every other task's I/O waits.
+CGROUP_ROOT = "/sys/fs/cgroup"
+_hold_ids = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -41,12 +46,16 @@ class Snapshot:
     load: LoadAvg
     tasks: dict[int, TaskStat]  # tasks that have exited are absent
     wchan: dict[int, str]
+    group: Pressure | None = None  # io.pressure of the hold's cgroup, if it has one
 
 
-def snapshot(guest: Guest, pids: list[int] = ()) -> Snapshot:
+def snapshot(guest: Guest, pids: list[int] = (), cgroup: str | None = None) -> Snapshot:
     paths = ["/proc/stat", "/proc/pressure/io", "/proc/loadavg"]
     paths += [f"/proc/{p}/{f}" for p in pids for f in ("stat", "wchan")]
+    if cgroup:
+        paths.append(f"{cgroup}/io.pressure")
     t0, t1, texts = guest.read_files(paths)
+    group = texts.get(f"{cgroup}/io.pressure") if cgroup else None
     return Snapshot(
         (t0 + t1) / 2,
         parse_stat(texts["/proc/stat"]),
@@ -54,6 +63,7 @@ def snapshot(guest: Guest, pids: list[int] = ()) -> Snapshot:
         parse_loadavg(texts["/proc/loadavg"]),
         {p: parse_task_stat(texts[f"/proc/{p}/stat"]) for p in pids if texts[f"/proc/{p}/stat"]},
         {p: texts[f"/proc/{p}/wchan"] or "" for p in pids if texts[f"/proc/{p}/wchan"] is not None},
+        parse_pressure(group) if group else None,
     )
 
 
@@ -85,17 +95,28 @@ class Span:
         return self.after.pressure.full_us - self.before.pressure.full_us
 
     @property
+    def group_some_us(self) -> int | None:
+        """PSI io some of the hold's cgroup over the span (None: no cgroup)."""
+        a, b = self.before.group, self.after.group
+        return b.some_us - a.some_us if a and b else None
+
+    @property
+    def group_full_us(self) -> int | None:
+        a, b = self.before.group, self.after.group
+        return b.full_us - a.full_us if a and b else None
+
+    @property
     def blocked(self) -> list[int]:
         return [s.stat.procs_blocked for s in self.samples]
 
 
-def watch(guest: Guest, seconds: float, pids: list[int] = ()) -> Span:
+def watch(guest: Guest, seconds: float, pids: list[int] = (), cgroup: str | None = None) -> Span:
     """Sample for `seconds` (guest time): the idle baseline, or a hold's window."""
-    first = snapshot(guest, pids)
+    first = snapshot(guest, pids, cgroup)
     samples = [first]
     while samples[-1].t < first.t + seconds:
         time.sleep(SAMPLE_EVERY_S)
-        samples.append(snapshot(guest, pids))
+        samples.append(snapshot(guest, pids, cgroup))
     return Span(first, samples[-1], samples)
 
 
@@ -166,10 +187,12 @@ def hold(guest: Guest, commands: list[str], cpu: int, window_s: float, state: st
     the window while all are in `state`, then let them finish (`release`, if the
     test ends the wait itself) and collect their reports. `tracer_lines`: whether
     the tracer is expected to report these sleeps (a short wait if not)."""
-    procs = [guest.spawn(f"exec taskset -c {cpu} {cmd}") for cmd in commands]
+    cgroup = _make_cgroup(guest)
+    join = f"echo $$ > {cgroup}/cgroup.procs && " if cgroup else ""
+    procs = [guest.spawn(f"{join}exec taskset -c {cpu} {cmd}") for cmd in commands]
     pids = _wait_ready(guest, procs, timeout=60)
     _wait_state(guest, pids, state, timeout=60)
-    window = watch(guest, window_s, pids)
+    window = watch(guest, window_s, pids, cgroup)
     left = {p for s in window.samples for p in pids
             if p not in s.tasks or s.tasks[p].state != state}
     if release:
@@ -181,6 +204,8 @@ def hold(guest: Guest, commands: list[str], cpu: int, window_s: float, state: st
         if r.rc != 0 or not stat:
             raise HoldError(f"`{proc.cmd}` failed (rc {r.rc}):\n{r.stdout}{r.stderr}")
         reports[pid] = parse_task_stat(stat[0])
+    if cgroup:
+        guest.run(f"rmdir {cgroup}")  # empty now: every task has been waited for
     if left:
         raise HoldError(f"tasks {sorted(left)} left state {state} inside the {window_s}s window: "
                         "the workload's hold is too short for the window")
@@ -192,6 +217,15 @@ def hold(guest: Guest, commands: list[str], cpu: int, window_s: float, state: st
         h.tracer_log = "\n".join(ln for ln in (r.stdout + r.stderr).splitlines()
                                  if any(f"pid={p} " in ln for p in pids) or "ost" in ln)
     return h
+
+
+def _make_cgroup(guest: Guest) -> str | None:
+    """A new cgroup v2 group for one hold's tasks; None without cgroup2 or PSI there."""
+    path = f"{CGROUP_ROOT}/iowitness-hold-{next(_hold_ids)}"
+    if guest.run(f"mkdir {path} && test -r {path}/io.pressure").rc == 0:
+        return path
+    guest.run(f"rmdir {path}")
+    return None
 
 
 def quote(*argv) -> str:

@@ -47,6 +47,12 @@ def online_cpus(guest: Guest) -> int:
     return _count_cpu_list(guest.read_text("/sys/devices/system/cpu/online"))
 
 
+def has_btf(guest: Guest) -> bool:
+    """The kernel publishes its BTF (CONFIG_DEBUG_INFO_BTF): bpftrace then needs no
+    kernel headers for its types. Source builds leave it off."""
+    return guest.run("test -e /sys/kernel/btf/vmlinux").ok
+
+
 def taint(guest: Guest) -> int:
     return int(guest.read_text("/proc/sys/kernel/tainted").strip())
 

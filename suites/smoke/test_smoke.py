@@ -65,8 +65,7 @@ def test_bpftrace_sees_a_syscall_made_by_the_test(guest):
     nr = 4242  # an io_setup size nothing else in the guest asks for
     # Without BTF (source builds) the tracepoint's aio_context_t comes from aio_abi.h; with
     # BTF the include is left out: it runs clang in the guest, ~100 s more under TCG.
-    btf = guest.run("test -e /sys/kernel/btf/vmlinux").rc == 0
-    prog = ('' if btf else '#include <linux/aio_abi.h>\n') + (
+    prog = ('' if probes.has_btf(guest) else '#include <linux/aio_abi.h>\n') + (
             f'tracepoint:syscalls:sys_enter_io_setup /args->nr_events == {nr}/ '
             '{ printf("seen pid=%d nr=%d\\n", pid, args->nr_events); exit(); }')
     tracer = guest.spawn(f"exec bpftrace -e '{prog}'")

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from fixtures import TRACERS
+from vm import probes
 from vm.guest import Guest
 
 PROGRAM = TRACERS / "offcpu_iowait.bt"
@@ -46,8 +47,7 @@ class OffCpuTracer:
         self.guest = guest
         # Without BTF (source builds leave it off) bpftrace learns task_struct from
         # the kernel's headers (lib/modules/<release>/build, published with the build).
-        btf = guest.run("test -e /sys/kernel/btf/vmlinux").rc == 0
-        include = "" if btf else "--include linux/sched.h "
+        include = "" if probes.has_btf(guest) else "--include linux/sched.h "
         self.proc = guest.spawn(f"exec bpftrace -B line {include}{PROGRAM} {MIN_SLEEP_MS}", keep=True)
         guest.wait_for_output(self.proc, "READY", timeout=attach_timeout)
 

@@ -194,3 +194,35 @@ def test_psi_of_the_tasks_cgroup_is_judged_not_the_system_wide_file():
     # No cgroup (no cgroup2 in the guest): the system-wide file against the idle baseline.
     assert _psi_rows(132, None) == {"PSI io some": False, "PSI io full": False}
     assert _psi_rows(0, None) == {"PSI io some": True, "PSI io full": True}
+
+
+def _load_row(before: str, after: str, running_seen: int) -> tuple[bool, str]:
+    """The 'loadavg does not count it' row for 6 tasks in S over a 6.08 s window
+    at HZ=250, with `running_seen` the most procs_running in any sample."""
+    from suites.witnesses.expect import _check_load_not_counted
+    from suites.witnesses.observe import Snapshot, Span
+
+    def snap(t, load1, running):
+        stat = parse_stat(STAT.replace("procs_running 1", f"procs_running {running}")
+                          .replace("procs_blocked 3", "procs_blocked 0"))
+        return Snapshot(t, stat, _psi(0, 0), parse_loadavg(f"{load1} 0.5 0.2 1/90 7\n"), {}, {})
+
+    base = Span(snap(0, before, 1), snap(3, before, 1), [snap(0, before, 1), snap(3, before, 1)])
+    window = [snap(10, before, 1), snap(13, before, running_seen), snap(16.08, after, 1)]
+    ev = Evidence("t")
+    _check_load_not_counted(ev, "", Span(window[0], window[-1], window), base, 6, 250)
+    (row,) = ev.rows
+    return row.ok, row.predicted
+
+
+def test_load_row_tells_counted_from_not_counted_even_when_others_were_busy():
+    # The soak's case: 4 others seen lift the others-only bound (1.87) above the
+    # least with the 6 tasks counted (1.84); the reading 1.36 still rules that out.
+    ok, predicted = _load_row("1.48", "1.36", 4)
+    assert ok and "<= 1.87" in predicted and "< 1.84" in predicted
+    # A reading the counted tasks would give fails, below the others-only bound or not.
+    assert not _load_row("1.48", "1.84", 4)[0]
+    assert not _load_row("1.48", "1.84", 1)[0]
+    # A reading above what the others can explain fails too.
+    assert not _load_row("1.48", "1.70", 1)[0]
+    assert _load_row("1.48", "1.40", 1)[0]

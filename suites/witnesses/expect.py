@@ -225,15 +225,18 @@ def _check_load_not_counted(ev: Evidence, p: str, w: Span, base: Span, n: int, h
     """Tasks in S are not in nr_uninterruptible: load1 may move only as far as
     the other tasks allow. Those are bounded by the most runnable seen in any
     sample (procs_running, counting the reader itself) plus the most blocked in
-    the idle baseline; the same window with the n tasks counted is shown next to
-    it, and must be out of reach, or the row could not fail."""
+    the idle baseline. What tells the two cases apart is the least load1 the
+    window would show with the n tasks counted: the reading must stay below it.
+    Both bounds are judged, not their order: a busy moment (a soak saw 4 others
+    against 6 tasks) lifts the first above the second, yet a reading below the
+    second still rules out that the tasks were counted."""
     W = w.seconds
     before, after = (loadavg.hundredths(x.load.load1) for x in (w.before, w.after))
     others = max(s.stat.procs_running for s in w.samples) + max(base.blocked)
     samples = loadavg.samples_at_most(W, hz)
     most = loadavg.load1_upper_bound(before, others, samples)
     counted = loadavg.load1_lower_bound(before, n, loadavg.samples_within(W, hz), samples)
-    ev.check(f"{p}loadavg does not count it", after <= most < counted,
-             f"load1 <= {most / 100:.2f} (<= {others} others active, up to "
-             f"{samples} sample(s)); counted, it would be >= {counted / 100:.2f}",
+    ev.check(f"{p}loadavg does not count it", after <= most and after < counted,
+             f"load1 <= {most / 100:.2f} (<= {others} others active, up to {samples} sample(s)) "
+             f"and < {counted / 100:.2f} (the least with the {n} tasks counted)",
              f"{before / 100:.2f} -> {after / 100:.2f}", SRC_LOAD)

@@ -222,21 +222,22 @@ def check_hold(ev: Evidence, h: Hold, base: Span, wait: Wait, hz: int,
 
 
 def _check_load_not_counted(ev: Evidence, p: str, w: Span, base: Span, n: int, hz: int) -> None:
-    """Tasks in S are not in nr_uninterruptible: load1 may move only as far as
-    the other tasks allow. Those are bounded by the most runnable seen in any
-    sample (procs_running, counting the reader itself) plus the most blocked in
-    the idle baseline. What tells the two cases apart is the least load1 the
-    window would show with the n tasks counted: the reading must stay below it.
-    Both bounds are judged, not their order: a busy moment (a soak saw 4 others
-    against 6 tasks) lifts the first above the second, yet a reading below the
-    second still rules out that the tasks were counted."""
+    """Tasks in S are not in nr_uninterruptible. Whether a sleeping task is
+    counted is a test of its own state (kernel/sched/core.c __schedule():
+    sched_contributes_to_load, TASK_UNINTERRUPTIBLE without NOLOAD), so the n tasks,
+    all in the same wait, are counted all or none: the reading must stay below
+    the least load1 the window would show with the n tasks counted. How far the
+    other tasks explain the reading is a note, not a check: samples every
+    ~250 ms cannot see what is active at the instants calc_load() samples (two
+    soak runs: 4 others seen, and 1 seen while 2 were active at a sample)."""
     W = w.seconds
     before, after = (loadavg.hundredths(x.load.load1) for x in (w.before, w.after))
-    others = max(s.stat.procs_running for s in w.samples) + max(base.blocked)
     samples = loadavg.samples_at_most(W, hz)
-    most = loadavg.load1_upper_bound(before, others, samples)
     counted = loadavg.load1_lower_bound(before, n, loadavg.samples_within(W, hz), samples)
-    ev.check(f"{p}loadavg does not count it", after <= most and after < counted,
-             f"load1 <= {most / 100:.2f} (<= {others} others active, up to {samples} sample(s)) "
-             f"and < {counted / 100:.2f} (the least with the {n} tasks counted)",
+    ev.check(f"{p}loadavg does not count it", after < counted,
+             f"load1 < {counted / 100:.2f} (the least with the {n} tasks counted, from {before / 100:.2f})",
              f"{before / 100:.2f} -> {after / 100:.2f}", SRC_LOAD)
+    others = max(s.stat.procs_running for s in w.samples) + max(base.blocked)
+    most = loadavg.load1_upper_bound(before, others, samples)
+    ev.note(f"{p}loadavg: the {others} others seen active in samples explain up to {most / 100:.2f} "
+            f"over up to {samples} sample(s); read {after / 100:.2f}")

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _pytest import junitxml  # its xml_key: the LogXML object, to drop nameless entries
 
 import kernels
 from harness import figures, requirements, results, results_space, summary
@@ -76,10 +77,20 @@ def pytest_configure(config):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session):
-    """Before JUnit is written: the reserve makes room for it on a full disk."""
+    """Before JUnit is written: the reserve makes room for it on a full disk, and
+    the test a signal interrupted is left without a testcase (it has no verdict;
+    --resume runs it again)."""
     state = session.config.stash.get(STATE, None)
     if state is not None:
         results_space.release(state.run_dir)
+    xml = session.config.stash.get(junitxml.xml_key, None)
+    if xml is not None:
+        # pytest's junitxml opens an entry for a test's duration at its setup
+        # report; interrupted before its call report, the entry has no name and
+        # would be written as a nameless <testcase> that readers count as a pass.
+        # A finished entry has been finalized (its state cleared, its XML kept).
+        xml.node_reporters_ordered[:] = [r for r in xml.node_reporters_ordered
+                                         if not hasattr(r, "attrs") or r.attrs.get("name")]
 
 
 class _State:

@@ -47,6 +47,16 @@ def test_cases_carry_kernel_scenario_verdict_and_fault(tmp_path):
     assert cases["tests/test_catalog.py::test_parse"].scenario == "framework"
 
 
+def test_a_nameless_testcase_is_no_verdict(tmp_path):
+    # What pytest 9.2's junitxml wrote for the test a SIGTERM interrupted (a CI dry run,
+    # session 12): read as a pass, it put one phantom pass in summary.md.
+    run = make_run(tmp_path)
+    junit = run / "junit.xml"
+    junit.write_text(junit.read_text().replace("</testsuite>", '<testcase time="0.116" /></testsuite>'))
+    cases = runs.load(run)
+    assert len(cases) == JUNIT.count("<testcase") and all(c.name for c in cases)
+
+
 def test_markdown_has_the_matrix_reasons_and_evidence(tmp_path):
     text = summary.markdown(make_run(tmp_path))
     assert "| scenario | debian-6.1 | debian-6.12 | host |" in text

@@ -71,7 +71,7 @@ def load(run: Path) -> list[Case]:
         return []
     cases = []
     for tc in ET.parse(junit).iter("testcase"):
-        if not tc.get("name"):  # a test a signal interrupted (runs before conftest dropped them): no verdict
+        if not tc.get("name"):  # a test a signal interrupted, in runs written before conftest drops it: no verdict
             continue
         props = {p.get("name"): p.get("value") for p in tc.iter("property")}
         verdict, message, text = "passed", "", ""

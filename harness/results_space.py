@@ -12,13 +12,16 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
+from harness.faults import ERROR, IowitnessError
+
 RESERVE_BYTES = 4 << 20
 _RESERVE = ".reserve"
 _full: dict[Path, str] = {}  # run dir -> the first write that failed
 
 
-class ResultsDiskFull(Exception):
-    pass
+class ResultsDiskFull(IowitnessError):
+    fault = "results disk full"
+    status = ERROR
 
 
 def reserve(run_dir: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from vm import pool as pool_mod
 from vm.errors import KernelPanic
-from vm.guest import GuestOptions
+from vm.options import GuestOptions
 
 DATA = Path(__file__).parent / "data"
 RACE = (DATA / "console-tcg-int3-race.log").read_text()

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 from vm.guest import Guest
+from vm.vng import agent_socket
 
 
 def test_guest_cannot_write_a_host_file(guest, tmp_path):
@@ -55,6 +56,6 @@ def test_the_agent_has_no_network_listener(guest: Guest):
 
 
 def test_the_agent_socket_is_in_the_private_session_directory(guest: Guest):
-    sock = guest._agent_socket()
-    assert stat.S_ISSOCK(sock.stat().st_mode) and sock.parent == guest._home
-    assert stat.S_IMODE(guest._home.stat().st_mode) == 0o700 and guest._home.stat().st_uid == os.getuid()
+    sock = agent_socket(guest.session_dir)
+    assert stat.S_ISSOCK(sock.stat().st_mode) and sock.parent == guest.session_dir
+    assert stat.S_IMODE(guest.session_dir.stat().st_mode) == 0o700 and guest.session_dir.stat().st_uid == os.getuid()

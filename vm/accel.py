@@ -1,7 +1,7 @@
 """KVM when it really works, TCG otherwise, decided by evidence.
 
 A /dev/kvm node is not evidence: a PVM host has one, and a stock kernel booted
-on it with -accel kvm hangs before printing a line (see shared/ENVIRONMENT.md).
+on it with -accel kvm hangs before printing a line (measured on a PVM host, kvm_pvm).
 So: no accessible /dev/kvm, or no vmx/svm CPU flag, means TCG; otherwise a probe
 boot must show the kernel's first console line within a short timeout.
 """

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import kernels
 from kernels import tools
-from vm.guest import Guest, GuestOptions
+from vm.guest import Guest
+from vm.options import GuestOptions
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -83,7 +84,7 @@ def main(argv=None) -> int:
     ssh_guest.boot()
     try:
         ssh_boot_to_ready = time.monotonic() - t0
-        ssh = ssh_guest.ssh_client()  # connected before the clock starts: only exec_command is timed
+        ssh = ssh_guest.ssh.client()  # connected before the clock starts: only exec_command is timed
         naive = []
         for _ in range(args.naive):  # plain paramiko exec_command: sshd + login shell each time
             t = time.monotonic()

@@ -23,9 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vm.errors import ChannelLost, CommandFailed, CommandTimeout
+from vm.errors import AgentError, ChannelLost, CommandFailed, CommandTimeout, OutputNotSeen
 
-AGENT_PORT_NAME = "iowitness.agent"  # the virtserialport's name; vm/guest_hold.sh passes it to the agent
 # How long past a command's own timeout the host waits for the agent's reply
 # before it suspects the guest: TCG guests under load answer slowly.
 REPLY_GRACE_S = 60.0
@@ -113,7 +112,7 @@ class AgentChannel:
                 self.broken = True
                 raise
         if not reply.pop("ok"):
-            raise RuntimeError(f"agent {op} failed: {reply['error']}")
+            raise AgentError(f"agent {op} failed: {reply['error']}")
         return reply
 
     # -- commands ----------------------------------------------------------
@@ -127,6 +126,10 @@ class AgentChannel:
         if res.timed_out:
             raise CommandTimeout(cmd, timeout, res)
         return res.check() if check else res
+
+    def sh(self, cmd: str, timeout: float = 60) -> str:
+        """Run, require success, return stdout."""
+        return self.run(cmd, timeout=timeout, check=True).stdout
 
     def spawn(self, cmd: str, env: dict | None = None, cwd: str | None = None,
               keep: bool = False) -> Background:
@@ -145,6 +148,26 @@ class AgentChannel:
         if res.timed_out:
             raise CommandTimeout(proc.cmd, timeout, res)
         return res
+
+    def wait_for_output(self, proc: Background, text: str, timeout: float = 60,
+                        stream: str = "both") -> CommandResult:
+        """Poll a background process until `text` shows in its output; OutputNotSeen
+        if it exits first or the time runs out."""
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        while True:
+            r = self.poll(proc)
+            seen = {"stdout": r.stdout, "stderr": r.stderr, "both": r.stdout + r.stderr}[stream]
+            if text in seen:
+                return r
+            if r.rc is not None:
+                raise OutputNotSeen(f"`{proc.cmd}` exited ({r.rc}) before printing {text!r}:\n"
+                                    f"{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+            if time.monotonic() > deadline:
+                raise OutputNotSeen(f"`{proc.cmd}` did not print {text!r} in {timeout}s:\n"
+                                    f"{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     def signal(self, proc: Background, sig: int = 15, group: bool = True) -> None:
         self.request("signal", pid=proc.pid, signal=int(sig), group=group)

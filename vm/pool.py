@@ -14,7 +14,8 @@ from pathlib import Path
 from kernels.cache import CachedKernel
 from vm import console
 from vm.errors import BootFailed, GuestError, KernelPanic
-from vm.guest import Guest, GuestOptions
+from vm.guest import Guest
+from vm.options import GuestOptions
 
 
 class GuestPool:

@@ -16,11 +16,12 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from harness.runs import Case, load
+from harness import runs
+from harness.runs import Case
 from harness.summary import cell_text
 
 
-def folded(cases: list[Case], rename: dict[str, str]) -> dict[tuple[str, str, str], tuple[dict, str]]:
+def folded(cases: tuple[Case, ...], rename: dict[str, str]) -> dict[tuple[str, str, str], tuple[dict, str]]:
     """(scenario, kernel, test) -> (count per verdict, a reason of one that did not pass)."""
     counts: dict = defaultdict(lambda: defaultdict(int))
     reasons: dict = {}
@@ -33,8 +34,8 @@ def folded(cases: list[Case], rename: dict[str, str]) -> dict[tuple[str, str, st
 
 
 def changes(run_a: Path, run_b: Path, pairs: dict[str, str]) -> list[str]:
-    a = folded(load(run_a), {})
-    b = folded(load(run_b), {kb: ka for ka, kb in pairs.items()})
+    a = folded(runs.load(run_a).cases, {})
+    b = folded(runs.load(run_b).cases, {kb: ka for ka, kb in pairs.items()})
     lines = []
     for key in sorted(set(a) | set(b)):
         scenario, kernel, test = key
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pair", action="append", default=[], metavar="KERNEL_A=KERNEL_B")
     args = ap.parse_args(argv)
     for run in (args.run_a, args.run_b):
-        if not (run / "junit.xml").exists():
+        if not runs.is_run(run):
             print(f"error: {run}: not a run directory (no junit.xml)", file=sys.stderr)
             return 2
     try:

@@ -3,8 +3,8 @@ spread of what was observed.
 
     python -m harness.figures RUN_DIR [RUN_DIR ...]
 
-Reads each run's junit.xml and evidence/*.md (the tables the scenario tests
-write). Repeats of a test (pytest-repeat's "-i-N" suffix) and several runs are
+Reads each run (harness/runs.py: its verdicts and the evidence tables the
+scenario tests write). Repeats of a test (pytest-repeat's "-i-N" suffix) and several runs are
 grouped; each observed value is shown with its numbers replaced by their range
 over the repeats, e.g. "iowait +576..611, idle +0..0".
 """
@@ -13,48 +13,36 @@ from __future__ import annotations
 
 import re
 import sys
-import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
 from pathlib import Path
 
-_REPEAT = re.compile(r"-\d+-\d+\]$")
+from harness import runs as runs_mod
+from harness.runs import Run, without_repeat
+
 _NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
 _CELL_SPLIT = re.compile(r"(?<!\\) \| ")
 _PID = re.compile(r"\b\d+: ")  # "424: +1000, 425: +1000": per-task values, pids differ per repeat
 
 
-def base_test(test_id: str) -> str:
-    """The test without pytest-repeat's suffix: t[debian-6.1-5-10] -> t[debian-6.1]."""
-    return _REPEAT.sub("]", test_id)
-
-
-def verdicts(run: Path) -> dict[str, str]:
-    """nodeid -> passed / failed / error / skipped, from junit.xml."""
-    out = {}
-    junit = run / "junit.xml"
-    if not junit.exists():
-        return out
-    for case in ET.parse(junit).iter("testcase"):
-        if not case.get("name"):
-            continue
-        nodeid = case.get("classname", "").replace(".", "/") + ".py::" + case.get("name", "")
-        kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
-        out[nodeid] = {"failure": "failed", "error": "error", "skipped": "skipped"}.get(
-            kinds[0] if kinds else "", "passed")
-    return out
-
-
-def evidence_rows(run: Path):
+def evidence_rows(run: Run):
     """(test id, witness, observed, ok) for every row of every evidence table."""
-    for md in sorted((run / "evidence").glob("*.md")):
-        title = ""
-        for line in md.read_text().splitlines():
-            if line.startswith("### "):
-                title = line[4:].strip()
-            elif line.startswith("| ") and not line.startswith(("| witness |", "|---")):
-                cells = [c.replace("\\|", "|") for c in _CELL_SPLIT.split(line.strip()[2:-2])]
-                if len(cells) == 5:
-                    yield title, cells[0], cells[2], cells[3] == "ok"
+    for table in run.tables:
+        if "rows" in table:
+            for r in table["rows"]:
+                yield table["title"], r["witness"], r["observed"], r["ok"]
+        else:  # only the markdown copy is whole
+            yield from _markdown_rows(table["markdown"])
+
+
+def _markdown_rows(text: str):
+    title = ""
+    for line in text.splitlines():
+        if line.startswith("### "):
+            title = line[4:].strip()
+        elif line.startswith("| ") and not line.startswith(("| witness |", "|---")):
+            cells = [c.replace("\\|", "|") for c in _CELL_SPLIT.split(line.strip()[2:-2])]
+            if len(cells) == 5:
+                yield title, cells[0], cells[2], cells[3] == "ok"
 
 
 def spread(observed: list[str]) -> str:
@@ -74,14 +62,14 @@ def spread(observed: list[str]) -> str:
     return "".join(out)
 
 
-def report(runs: list[Path]) -> str:
+def report(runs: list[Run]) -> str:
     outcomes: dict[str, Counter] = defaultdict(Counter)
     rows: dict[tuple[str, str], list[tuple[str, bool]]] = defaultdict(list)
     for run in runs:
-        for nodeid, verdict in verdicts(run).items():
-            outcomes[base_test(nodeid)][verdict] += 1
+        for c in run.cases:
+            outcomes[c.base_nodeid][c.verdict] += 1
         for test, witness, observed, ok in evidence_rows(run):
-            rows[(base_test(test), witness)].append((observed, ok))
+            rows[(without_repeat(test), witness)].append((observed, ok))
     lines = []
     for test in sorted(set(outcomes) | {t for t, _ in rows}):
         c = outcomes.get(test, Counter())
@@ -103,7 +91,7 @@ def main(argv: list[str]) -> int:
         print(f"figures: usage: python -m harness.figures RUN_DIR...; not a directory: {' '.join(missing)}",
               file=sys.stderr)
         return 2
-    print(report(runs))
+    print(report([runs_mod.load(r) for r in runs]))
     return 0
 
 

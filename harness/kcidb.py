@@ -4,15 +4,14 @@
 
 One checkout and one build per kernel of the run, one test per testcase that ran on
 a kernel (the framework's host-only tests are not about a kernel and are left out).
-Status mapping, from the verdict the framework gives (vm/errors.py):
+Status mapping: a test that ended with an iowitness error takes that error's
+status (harness/faults.py: a panic or an oops FAIL, a lost guest or a boot failure
+MISS, the harness's own failure ERROR); otherwise
 
     passed                                          PASS
     skipped (the kernel lacks a feature)            SKIP
     failed, witnesses disagree (an assertion)       FAIL
-    failed or error with KernelPanic                FAIL  (the kernel crashed: a finding)
-    failed or error: BootFailed, GuestHung,
-        ChannelLost (the guest was lost)            MISS
-    error (fixture crashed) or CommandTimeout       ERROR
+    error (a fixture crashed)                       ERROR
 """
 
 from __future__ import annotations
@@ -24,7 +23,8 @@ import re
 import sys
 from pathlib import Path
 
-from harness.runs import LOST_GUEST, Case, load
+from harness import runs
+from harness.runs import Case
 
 _PATH_PART = re.compile(r"[^a-zA-Z0-9_-]+")
 
@@ -34,13 +34,9 @@ def status(c: Case) -> str:
         return "PASS"
     if c.verdict == "skipped":
         return "SKIP"
-    if c.fault in LOST_GUEST:
-        return "MISS"
-    if c.fault == "KernelPanic":
-        return "FAIL"
-    if c.fault == "CommandTimeout" or c.verdict == "error":
-        return "ERROR"
-    return "FAIL"
+    if c.status:
+        return c.status
+    return "ERROR" if c.verdict == "error" else "FAIL"
 
 
 def test_path(c: Case) -> str:
@@ -52,14 +48,11 @@ def test_path(c: Case) -> str:
 
 
 def export(run: Path, origin: str = "iowitness") -> dict:
-    run = Path(run)
-    try:
-        env = json.loads((run / "environment.json").read_text())
-    except (OSError, ValueError):
-        env = {}
+    run = runs.load(run)
+    env = run.environment
     kernels_env = env.get("kernels", {})
     vm = env.get("vm", {})
-    cases = [c for c in load(run) if c.kernel]
+    cases = [c for c in run.cases if c.kernel]
     rid = _PATH_PART.sub("_", run.name)
     checkouts, builds, tests = [], [], []
     for kernel in sorted({c.kernel for c in cases}):
@@ -95,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--origin", default="iowitness")
     ap.add_argument("-o", "--output", type=Path)
     args = ap.parse_args(argv)
-    if not (args.run / "junit.xml").exists():
+    if not runs.is_run(args.run):
         print(f"error: {args.run}: not a run directory (no junit.xml)", file=sys.stderr)
         return 2
     data = export(args.run, args.origin)

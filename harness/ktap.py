@@ -13,7 +13,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from harness.runs import Case, load
+from harness.runs import Case, Run, without_kernel
 
 _HASH = re.compile(r"#")
 
@@ -32,7 +32,7 @@ def document(cases: list[Case], kernel: str) -> str:
     for i, (scenario, tests) in enumerate(sorted(by_scenario.items()), 1):
         lines += ["  KTAP version 1", f"  # Subtest: {scenario}", f"  1..{len(tests)}"]
         for j, c in enumerate(tests, 1):
-            name = _name(c.name.replace(f"[{c.kernel}]", "").replace(f"[{c.kernel}-", "["))
+            name = _name(without_kernel(c.name, c.kernel))
             if c.verdict == "skipped":
                 lines.append(f"  ok {j} {name} # SKIP {c.message}")
                 continue
@@ -45,12 +45,11 @@ def document(cases: list[Case], kernel: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(run: Path) -> list[Path]:
-    run = Path(run)
-    cases = load(run)
+def write(run: Run) -> list[Path]:
+    cases = run.cases
     out = []
     for kernel in sorted({c.kernel for c in cases if c.kernel}):
-        d = run / "ktap"
+        d = run.path / "ktap"
         d.mkdir(exist_ok=True)
         path = d / f"{kernel}.ktap"
         path.write_text(document(cases, kernel))

@@ -3,15 +3,17 @@ each, and show which tests catch which mutant.
 
     python -m harness.mutants [--focused] [--only NAME ...] [--no-build] [--results-dir DIR]
 
-harness/mutants.yaml names the baseline, the suites, and per mutant the tests
-that should catch it. The kernels are catalog `source` entries on one base, so
-they share one build tree (kernels/source.py: reset, apply, incremental make).
-Each kernel runs in its own pytest session under DIR/mutants-<stamp>/<kernel>/.
---focused runs each mutant's own `suites` (the baseline runs their union).
+harness/mutants.yaml names the baseline, the suites, and the mutants; the tests
+that should catch a mutant carry @pytest.mark.catches(<its catalog name>), which
+each run's JUnit records per testcase (harness/plugin/markers.py). The kernels
+are catalog `source` entries on one base, so they share one build tree
+(kernels/source.py: reset, apply, incremental make). Each kernel runs in its
+own pytest session under DIR/mutants-<stamp>/<kernel>/. --focused runs each
+mutant's own `suites` (the baseline runs their union).
 
 Prints a table (also written as mutants.md next to the runs): kernel, tests
 failed, caught, caught by an expected test. Exit 0 when the baseline passed
-everything and every mutant was caught by a test named for it; 1 otherwise; 2 on
+everything and every mutant failed a test marked for it; 1 otherwise; 2 on
 bad input (one line).
 """
 
@@ -26,7 +28,8 @@ from pathlib import Path
 
 import yaml
 
-from harness import figures, runs
+from harness import runs
+from harness.faults import IowitnessError
 from kernels import catalog
 from kernels.catalog import SourceEntry
 from kernels.errors import KernelError
@@ -35,14 +38,13 @@ REPO = Path(__file__).resolve().parent.parent
 CONFIG = Path(__file__).with_name("mutants.yaml")
 
 
-class BadInput(Exception):
-    pass
+class BadInput(IowitnessError):
+    """The plan or the command line is wrong: one line, exit 2."""
 
 
 @dataclass(frozen=True)
 class Mutant:
     name: str
-    caught_by: tuple[str, ...]
     suites: tuple[str, ...]
 
 
@@ -72,10 +74,11 @@ def load_plan(path: Path = CONFIG) -> Plan:
         raise BadInput(f"{path}: mutants: expected a mapping of catalog names")
     mutants = []
     for name, m in doc["mutants"].items():
-        if not isinstance(m, dict) or not set(m) <= {"caught_by", "suites"} or "caught_by" not in m:
-            raise BadInput(f"{path}: mutant {name}: expected caught_by and optionally suites")
-        mutants.append(Mutant(name, _strings(m["caught_by"], f"{path}: mutant {name}: caught_by"),
-                              _strings(m.get("suites", doc["suites"]), f"{path}: mutant {name}: suites")))
+        m = m or {}
+        if not isinstance(m, dict) or not set(m) <= {"suites"}:
+            raise BadInput(f"{path}: mutant {name}: expected nothing or suites (the catching tests are "
+                           f"marked @pytest.mark.catches)")
+        mutants.append(Mutant(name, _strings(m.get("suites", doc["suites"]), f"{path}: mutant {name}: suites")))
     try:
         cat = catalog.load()
         base = catalog.get(str(doc["baseline"]), cat)
@@ -96,39 +99,29 @@ class Outcome:
     kernel: str
     suites: tuple[str, ...]
     verdicts: dict[str, str] = field(default_factory=dict)  # nodeid -> passed/failed/error/skipped
+    catches: dict[str, tuple[str, ...]] = field(default_factory=dict)  # nodeid -> its catches marker
     problem: str = ""  # build failed, no results
 
     def failed(self) -> list[str]:
         return sorted(t for t, v in self.verdicts.items() if v in ("failed", "error"))
 
 
-def _strip_kernel(nodeid: str, kernel: str) -> str:
-    """t[k] -> t; t[k-63] -> t[63]; t[63-k] -> t[63] (the kernel's part of the test id)."""
-    return nodeid.replace(f"[{kernel}]", "").replace(f"[{kernel}-", "[").replace(f"-{kernel}]", "]")
+def _function(nodeid: str) -> str:
+    return nodeid.partition("::")[2].split("[")[0]
 
 
 def _short(failed: list[str]) -> str:
     """Failed tests by function, with how many of its parameters failed."""
     counts: dict[str, int] = {}
     for t in failed:
-        func = t.partition("::")[2].split("[")[0]
+        func = _function(t)
         counts[func] = counts.get(func, 0) + 1
     return "<br>".join(f"{f} ×{n}" if n > 1 else f for f, n in counts.items())
 
 
-def matches(nodeid: str, pattern: str) -> bool:
-    """A caught_by pattern: a function name, a file::function, or a suite path."""
-    path, _, test = nodeid.partition("::")
-    func = test.split("[")[0]
-    if "::" in pattern:
-        p_path, _, p_func = pattern.partition("::")
-        return path.endswith(p_path) and func == p_func
-    return func == pattern or path.startswith(pattern.rstrip("/") + "/") or path == pattern
-
-
 def judge(plan: Plan, baseline: Outcome, mutants: list[Outcome]) -> tuple[list[list[str]], bool]:
-    """Table rows and whether the goal was met."""
-    expected = {m.name: m.caught_by for m in plan.mutants}
+    """Table rows and whether the goal was met: each mutant failed a test that
+    carries its catches marker."""
     ok = not baseline.problem and not baseline.failed() and bool(baseline.verdicts)
     passed = sum(v == "passed" for v in baseline.verdicts.values())
     skipped = sum(v == "skipped" for v in baseline.verdicts.values())
@@ -136,11 +129,13 @@ def judge(plan: Plan, baseline: Outcome, mutants: list[Outcome]) -> tuple[list[l
              "(baseline)", "all pass" if ok else "NOT all pass", f"{passed} passed, {skipped} skipped"]]
     for o in mutants:
         failed = o.failed()
-        right = [t for t in failed if any(matches(t, p) for p in expected[o.kernel])]
+        right = [t for t in failed if o.kernel in o.catches.get(t, ())]
+        expected = sorted({_function(t) for outcome in (baseline, o)
+                           for t, kernels in outcome.catches.items() if o.kernel in kernels})
         caught = bool(failed) and not o.problem
         ok &= bool(right) and not o.problem
         rows.append([o.kernel, ", ".join(o.suites), o.problem or _short(failed) or "none",
-                     "yes" if caught else "NO", "yes" if right else "NO", ", ".join(expected[o.kernel])])
+                     "yes" if caught else "NO", "yes" if right else "NO", ", ".join(expected) or "(no test marked)"])
     return rows, ok
 
 
@@ -168,7 +163,10 @@ def _run(kernel: str, suites: tuple[str, ...], out: Path) -> Outcome:
     if not found:
         o.problem = "no junit.xml (pytest did not get to run)"
         return o
-    o.verdicts = {_strip_kernel(t, kernel): v for t, v in figures.verdicts(found[0]).items()}
+    cases = runs.load(found[0]).cases
+    o.verdicts = {runs.without_kernel(c.nodeid, kernel): c.verdict for c in cases}
+    o.catches = {runs.without_kernel(c.nodeid, kernel): tuple(filter(None, c.properties.get("catches", "").split(",")))
+                 for c in cases}
     return o
 
 

@@ -2,11 +2,14 @@
 
     @pytest.mark.kconfig("CONFIG_PSI", "CONFIG_HZ=250")   symbols set (y or m), or to a value
     @pytest.mark.modules("null_blk")                     loadable or built in
+    @pytest.mark.needs_cmds("fsfreeze", "mkfs.ext4")     programs on the guest's PATH
     @pytest.mark.kernel_version(min="6.1.39", max=None)  upstream version range, inclusive
     @pytest.mark.features("aio-memlock")                 catalog features of the kernel entry
 """
 
 from __future__ import annotations
+
+import shlex
 
 import pytest
 
@@ -15,6 +18,7 @@ from vm import probes
 MARKERS = {
     "kconfig": "kconfig(*symbols): skip unless each CONFIG_ symbol is y/m (or =value)",
     "modules": "modules(*names): skip unless each module is loadable or built in",
+    "needs_cmds": "needs_cmds(*programs): skip unless each program is on the guest's PATH",
     "kernel_version": "kernel_version(min=None, max=None): skip outside this version range",
     "features": "features(*names): skip unless the catalog entry declares these features",
 }
@@ -53,4 +57,15 @@ def unmet(item: pytest.Item, guest) -> str | None:
         for mod in mark.args:
             if not probes.module_available(guest, mod):
                 return f"{guest.kernel.name}: module {mod} is neither loadable nor built in"
+    cmds = [c for mark in item.iter_markers("needs_cmds") for c in mark.args]
+    if cmds:
+        missing = missing_programs(guest, cmds)
+        if missing:
+            return f"{guest.kernel.name}: not installed in the guest: {', '.join(missing)}"
     return None
+
+
+def missing_programs(guest, programs: list[str]) -> list[str]:
+    """Those of `programs` the guest's shell cannot find (one command for all)."""
+    script = "; ".join(f"command -v {shlex.quote(p)} >/dev/null || echo {shlex.quote(p)}" for p in programs)
+    return guest.run(script).stdout.split()

@@ -1,21 +1,41 @@
-"""A finished run read back: one Case per testcase of results/<run>/junit.xml.
+"""A finished run read back, once, as a value: the one reader of results/<run>/.
 
-The kernel comes from the testcase's `kernel` property (conftest.py writes it), the
-scenario from the suite directory, and a guest-level fault from the verdict class
-the framework raises (vm/errors.py) when it shows in the failure text.
+`load(run)` parses junit.xml (one Case per testcase), environment.json and the
+evidence tables; every report, comparison and export takes the Run it returns.
+The kernel comes from the testcase's `kernel` property, the scenario from the
+suite directory, and a fault from the `fault`/`status` properties the plugin
+writes when a test ends with an iowitness error (harness/faults.py).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-GUEST_FAULTS = ("BootFailed", "KernelPanic", "GuestHung", "ChannelLost", "CommandTimeout")
-LOST_GUEST = {"BootFailed", "GuestHung", "ChannelLost"}  # no verdict could be had from the kernel
-_FAULT = re.compile(r"\b(" + "|".join(GUEST_FAULTS) + r")\b")
+from harness.faults import MISS
+
+# pytest-repeat's suffix: test[debian-6.12-2-10] is repeat 2 of 10.
 _REPEAT = re.compile(r"-\d+-\d+(?=\]$)")
+# A testcase that holds several outcomes (a skip at setup, then an error at
+# teardown) gets the worst: an error is never hidden behind a skip.
+_OUTCOMES = (("error", "error"), ("failure", "failed"), ("skipped", "skipped"))
+
+
+def without_repeat(test_id: str) -> str:
+    """t[debian-6.1-5-10] -> t[debian-6.1]."""
+    return _REPEAT.sub("", test_id)
+
+
+def without_kernel(test_id: str, kernel: str | None) -> str:
+    """The kernel's part of a test id removed, wherever it sits among the
+    parameters: t[k] -> t, t[k-63] -> t[63], t[63-k] -> t[63], t[1-k-2] -> t[1-2]."""
+    if not kernel:
+        return test_id
+    return (test_id.replace(f"[{kernel}]", "").replace(f"[{kernel}-", "[")
+            .replace(f"-{kernel}]", "]").replace(f"-{kernel}-", "-"))
 
 
 @dataclass(frozen=True)
@@ -26,17 +46,29 @@ class Case:
     kernel_version: str | None
     verdict: str  # passed / failed / error / skipped
     message: str  # first line of the failure, error or skip reason
-    fault: str | None  # one of GUEST_FAULTS, if the failure names one
-    seconds: float
+    fault: str | None = None  # the iowitness error that ended it, as reports name it
+    status: str | None = None  # that error's outcome: FAIL, MISS or ERROR (harness/faults.py)
+    seconds: float = 0.0
+    properties: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def lost_guest(self) -> bool:
+        """No verdict could be had from the kernel."""
+        return self.status == MISS
 
     @property
     def reason(self) -> str:
-        """Why it did not pass, with the guest fault named once."""
+        """Why it did not pass, with the fault named once."""
         return (f"{self.fault}: " if self.fault and self.fault not in self.message else "") + self.message
 
     @property
     def nodeid(self) -> str:
         return f"{self.file}::{self.name}"
+
+    @property
+    def base_nodeid(self) -> str:
+        """The node id without pytest-repeat's suffix: repeats of a test share it."""
+        return without_repeat(self.nodeid)
 
     @property
     def scenario(self) -> str:
@@ -46,12 +78,29 @@ class Case:
 
     @property
     def test(self) -> str:
-        """The test without its kernel (and pytest-repeat) parameter: the same test on
+        """The test without its kernel (and repeat) parameter: the same test on
         another kernel has the same label."""
-        name = _REPEAT.sub("", self.name)
-        if self.kernel:
-            name = name.replace(f"[{self.kernel}]", "").replace(f"[{self.kernel}-", "[")
-        return f"{Path(self.file).stem}::{name}"
+        return f"{Path(self.file).stem}::{without_kernel(without_repeat(self.name), self.kernel)}"
+
+
+@dataclass(frozen=True)
+class Run:
+    path: Path
+    cases: tuple[Case, ...]
+    environment: dict
+    tables: tuple[dict, ...]  # evidence tables; {"title", "markdown"} where only the .md copy is whole
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def verdicts(self) -> dict[str, str]:
+        """nodeid -> passed / failed / error / skipped."""
+        return {c.nodeid: c.verdict for c in self.cases}
+
+    def kernels(self) -> dict[str, str]:
+        """Kernel name -> exact version, from environment.json."""
+        return {name: k.get("version", "?") for name, k in self.environment.get("kernels", {}).items()}
 
 
 def entries(base: Path) -> set[Path]:
@@ -65,26 +114,50 @@ def new_runs(base: Path, before: set[Path]) -> list[Path]:
                   if d.is_dir() and not d.is_symlink() and (d / "junit.xml").exists())
 
 
-def load(run: Path) -> list[Case]:
-    junit = Path(run) / "junit.xml"
+def is_run(path: Path) -> bool:
+    return (Path(path) / "junit.xml").is_file()
+
+
+def load(run: Path) -> Run:
+    run = Path(run)
+    return Run(run, tuple(_cases(run / "junit.xml")), _environment(run), tuple(_tables(run)))
+
+
+def _cases(junit: Path) -> list[Case]:
     if not junit.exists():
         return []
     cases = []
     for tc in ET.parse(junit).iter("testcase"):
-        if not tc.get("name"):  # a test a signal interrupted, in runs written before conftest drops it: no verdict
+        if not tc.get("name"):  # a test a signal interrupted, in runs written before the plugin drops it
             continue
         props = {p.get("name"): p.get("value") for p in tc.iter("property")}
-        verdict, message, text = "passed", "", ""
-        for tag, v in (("error", "error"), ("failure", "failed"), ("skipped", "skipped")):
+        verdict, message = "passed", ""
+        for tag, v in _OUTCOMES:
             el = tc.find(tag)
             if el is not None:
-                verdict, message, text = v, el.get("message") or "", el.text or ""
+                verdict, message = v, el.get("message") or ""
                 break
-        fault = _FAULT.search(message + "\n" + text) if verdict in ("failed", "error") else None
+        failed = verdict in ("failed", "error")
         file = tc.get("file") or tc.get("classname", "").replace(".", "/") + ".py"
         cases.append(Case(file, tc.get("name", ""), props.get("kernel"), props.get("kernel_version"), verdict,
-                          _first_line(message), fault.group(1) if fault else None, float(tc.get("time") or 0)))
+                          _first_line(message), props.get("fault") if failed else None,
+                          props.get("fault_status") if failed else None, float(tc.get("time") or 0), props))
     return cases
+
+
+def _environment(run: Path) -> dict:
+    try:
+        return json.loads((run / "environment.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _tables(run: Path):
+    for md in sorted((run / "evidence").glob("*.md")):
+        try:
+            yield json.loads(md.with_suffix(".json").read_text())
+        except (OSError, ValueError):
+            yield {"title": md.stem, "markdown": md.read_text()}
 
 
 def _first_line(message: str) -> str:

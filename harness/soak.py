@@ -38,18 +38,19 @@ def _results_dir(args: list[str]) -> Path:
     return REPO / "results"
 
 
-def verdict_table(runs: list[Path]) -> tuple[list[str], list[str]]:
+def verdict_table(runs: list[runs_mod.Run]) -> tuple[list[str], list[str]]:
     """Tests that failed or errored at least once, and those whose verdict changed."""
     seen: dict[str, Counter] = defaultdict(Counter)
     for run in runs:
-        for nodeid, v in figures.verdicts(run).items():
-            seen[figures.base_test(nodeid)][v] += 1
+        for c in run.cases:
+            seen[c.base_nodeid][c.verdict] += 1
     bad = sorted(t for t, c in seen.items() if c["failed"] or c["error"])
     flaky = sorted(t for t, c in seen.items() if len(c) > 1)
     return bad, flaky
 
 
-def report(runs: list[Path]) -> int:
+def report(paths: list[Path]) -> int:
+    runs = [runs_mod.load(p) for p in paths]
     print(f"# soak: {len(runs)} run(s): {' '.join(r.name for r in runs)}\n")
     print(figures.report(runs))
     bad, flaky = verdict_table(runs)
@@ -60,7 +61,7 @@ def report(runs: list[Path]) -> int:
 
 def report_existing(dirs: list[str]) -> int:
     runs = [Path(d) for d in dirs]
-    missing = [str(r) for r in runs if not (r / "junit.xml").is_file()]
+    missing = [str(r) for r in runs if not runs_mod.is_run(r)]
     if not runs or missing:
         print(f"soak: --report needs run directories with a junit.xml: {' '.join(missing) or 'none given'}",
               file=sys.stderr)

@@ -2,7 +2,7 @@
 
 A kernel x scenario matrix (pass / fail / skip counts, guest faults named), then every
 test that did not pass with its reason, then the evidence tables the scenario tests
-wrote (evidence/*.json), then the plots. The HTML page is self-contained (styles
+wrote, then the plots. The HTML page is self-contained (styles
 inline, plots embedded as data: URIs) so it can be mailed or attached to a CI job.
 
     python -m harness.summary RUN_DIR      # (re)write both files, print the .md path
@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import os
 import sys
 from collections import defaultdict
 from pathlib import Path
 
-from harness import ktap
-from harness.runs import Case, load
+from harness import ktap, runs
+from harness.runs import Case, Run
 
 ORDER = ("failed", "error", "skipped", "passed")
 MARK = {"passed": "pass", "failed": "FAIL", "error": "ERROR", "skipped": "skip"}
@@ -41,25 +40,13 @@ def cell_text(counts: dict) -> str:
     return ", ".join(f"{counts[v]} {MARK[v]}" for v in ORDER if counts.get(v))
 
 
-def evidence(run: Path) -> list[dict]:
-    """The tables as data; a table with only its .md copy (runs before the JSON copy
-    existed, or a JSON cut short) comes back as {"title", "markdown"}."""
-    out = []
-    for md in sorted((run / "evidence").glob("*.md")):
-        try:
-            out.append(json.loads(md.with_suffix(".json").read_text()))
-        except (OSError, ValueError):
-            out.append({"title": md.stem, "markdown": md.read_text()})
-    return out
-
-
 def not_passed(cases: list[Case]) -> list[Case]:
     return sorted((c for c in cases if c.verdict != "passed"), key=lambda c: (ORDER.index(c.verdict), c.nodeid))
 
 
-def markdown(run: Path) -> str:
-    cases = load(run)
-    env = _environment(run)
+def markdown(run: Run) -> str:
+    cases = run.cases
+    env = run.kernels()
     scenarios, kernels, cells = matrix(cases)
     lines = [f"# iowitness run {run.name}", ""]
     lines += [f"Kernels: {', '.join(f'{k} ({v})' for k, v in env.items()) or 'none'}", ""]
@@ -70,7 +57,7 @@ def markdown(run: Path) -> str:
     if bad:
         lines += ["", "## Not passed", ""]
         lines += [f"- **{MARK[c.verdict]}** `{c.nodeid}` — {c.reason}" for c in bad]
-    tables = evidence(run)
+    tables = run.tables
     if tables:
         lines += ["", "## Evidence", ""]
         for t in tables:
@@ -83,7 +70,7 @@ def markdown(run: Path) -> str:
                 cells_ = (r["witness"], r["predicted"], r["observed"], "ok" if r["ok"] else "**FAIL**", r["source"])
                 lines.append("| " + " | ".join(str(x).replace("|", "\\|") for x in cells_) + " |")
             lines += [""] + [f"- {n}" for n in t["notes"]] + [""]
-    plots = sorted((run / "plots").glob("*.png"))
+    plots = sorted((run.path / "plots").glob("*.png"))
     if plots:
         lines += ["", "## Plots", ""] + [f"- [{p.stem}](plots/{p.name})" for p in plots]
     return "\n".join(lines) + "\n"
@@ -104,9 +91,9 @@ def _cell_class(counts: dict) -> str:
     return present[0] if len(present) == 1 else "mixed" if "passed" in present else present[0]
 
 
-def page(run: Path) -> str:
-    cases = load(run)
-    env = _environment(run)
+def page(run: Run) -> str:
+    cases = run.cases
+    env = run.kernels()
     scenarios, kernels, cells = matrix(cases)
     e = html.escape
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>iowitness {e(run.name)}</title>"
@@ -124,7 +111,7 @@ def page(run: Path) -> str:
         out += [f"<tr class='{c.verdict}'><td>{MARK[c.verdict]}</td><td><code>{e(c.nodeid)}</code></td>"
                 f"<td>{e(c.reason)}</td></tr>" for c in bad]
         out.append("</table>")
-    tables = evidence(run)
+    tables = run.tables
     if tables:
         out.append("<h2>Evidence</h2>")
     for t in tables:
@@ -138,7 +125,7 @@ def page(run: Path) -> str:
             out.append(f"<tr><td>{e(r['witness'])}</td><td>{e(r['predicted'])}</td><td>{e(r['observed'])}</td>"
                        f"<td class='{v}'>{'ok' if r['ok'] else 'FAIL'}</td><td>{e(r['source'])}</td></tr>")
         out.append("</table>" + "".join(f"<p>{e(n)}</p>" for n in t["notes"]))
-    plots = sorted((run / "plots").glob("*.png"))
+    plots = sorted((run.path / "plots").glob("*.png"))
     if plots:
         out.append("<h2>Plots</h2>")
     for p in plots:
@@ -148,29 +135,21 @@ def page(run: Path) -> str:
     return "\n".join(out)
 
 
-def _environment(run: Path) -> dict[str, str]:
-    try:
-        env = json.loads((run / "environment.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return {name: k.get("version", "?") for name, k in env.get("kernels", {}).items()}
-
-
 def write(run: Path) -> Path:
     """Both files, each replaced atomically (a reader never sees half a page), and
     the KTAP documents beside them."""
-    run = Path(run)
+    run = runs.load(run)
     ktap.write(run)
     for name, text in (("summary.md", markdown(run)), ("summary.html", page(run))):
-        tmp = run / f".{name}.tmp{os.getpid()}"
+        tmp = run.path / f".{name}.tmp{os.getpid()}"
         tmp.write_text(text)
-        os.replace(tmp, run / name)
-    return run / "summary.md"
+        os.replace(tmp, run.path / name)
+    return run.path / "summary.md"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or not (Path(args[0]) / "junit.xml").exists():
+    if len(args) != 1 or not runs.is_run(Path(args[0])):
         print("usage: python -m harness.summary RUN_DIR (a results/<run-id> with a junit.xml)", file=sys.stderr)
         return 2
     print(write(Path(args[0])))

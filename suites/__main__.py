@@ -33,22 +33,22 @@ REPO = Path(__file__).resolve().parent.parent
 
 def list_behaviours() -> str:
     width = max(map(len, BEHAVIOURS))
-    return "\n".join(f"{b.name:{width}}  {b.shows}" for b in BEHAVIOURS.values())
+    return "\n".join(f"{name:{width}}  {shows}" for name, shows in BEHAVIOURS.items())
 
 
-def exit_code(cases: list[runs.Case]) -> int:
+def exit_code(cases: tuple[runs.Case, ...]) -> int:
     verdicts = {c.verdict for c in cases}
-    if not cases or "error" in verdicts or any(c.fault in runs.LOST_GUEST for c in cases):
+    if not cases or "error" in verdicts or any(c.lost_guest for c in cases):
         return 3
     if "failed" in verdicts:
         return 1
     return 4 if verdicts == {"skipped"} else 0
 
 
-def report(run: Path, cases: list[runs.Case]) -> str:
+def report(run: runs.Run) -> str:
     out = []
-    for c in cases:
-        md = run / "evidence" / (results.safe_name(c.nodeid) + ".md")
+    for c in run.cases:
+        md = run.path / "evidence" / (results.safe_name(c.nodeid) + ".md")
         head = f"{summary.MARK[c.verdict]:5} {c.nodeid}"
         out.append(head + (f"\n      {c.reason}" if c.message else ""))
         if md.exists():
@@ -60,8 +60,7 @@ def reproduce(args, extra: list[str]) -> int:
     if args.list or not args.name:
         print(list_behaviours())
         return 0 if args.list else 2
-    b = BEHAVIOURS.get(args.name)
-    if b is None:
+    if args.name not in BEHAVIOURS:
         near = difflib.get_close_matches(args.name, BEHAVIOURS, n=3)
         print(f"error: no behaviour named {args.name!r}" + (f" (did you mean {', '.join(near)}?)" if near else "")
               + "; see --list", file=sys.stderr)
@@ -74,7 +73,9 @@ def reproduce(args, extra: list[str]) -> int:
         return 2
     base = Path(args.results_dir)
     before = runs.entries(base)
-    cmd = [sys.executable, "-m", "pytest", *b.tests, "-p", "no:cacheprovider", "-q", "--results-dir", str(base)]
+    # The tests that show it carry its marker (suites/catalog.py, harness/plugin/markers.py).
+    cmd = [sys.executable, "-m", "pytest", "suites", "--behaviour", args.name, "-p", "no:cacheprovider", "-q",
+           "--results-dir", str(base)]
     cmd += [a for k in args.kernel for a in ("--kernel", k)]
     if args.shell:
         cmd += ["--shell-after", "-s"]
@@ -82,13 +83,12 @@ def reproduce(args, extra: list[str]) -> int:
     new = runs.new_runs(base, before)
     if not new:
         return 2 if rc in (4, 5) else 3  # pytest refused the arguments, or died before any result
-    run = new[-1]
-    cases = runs.load(run)
-    print(f"\n# {b.name}: {b.shows}\n")
-    print(report(run, cases))
-    code = exit_code(cases)
+    run = runs.load(new[-1])
+    print(f"\n# {args.name}: {BEHAVIOURS[args.name]}\n")
+    print(report(run))
+    code = exit_code(run.cases)
     print(f"verdict: {['reproduced', 'NOT reproduced', '', 'ERROR', 'skipped'][code]} "
-          f"(exit {code}); summary: {run / 'summary.html'}")
+          f"(exit {code}); summary: {run.path / 'summary.html'}")
     return code
 
 

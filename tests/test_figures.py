@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness import figures
+from harness import figures, runs
 from suites.witnesses.evidence import Evidence
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="iowitness">
@@ -26,7 +26,7 @@ def _run(tmp_path, name, iowait, pids, ok=True):
 def test_report_groups_repeats_and_runs(tmp_path):
     a = _run(tmp_path, "a", [577, 611], [400, 500])
     b = _run(tmp_path, "b", [590, 600], [600, 700], ok=False)
-    out = figures.report([a, b])
+    out = figures.report([runs.load(a), runs.load(b)])
     assert "suites/x/test_x.py::test_a[k1]: 2 passed, 2 failed" in out
     assert "CPU 1 iowait: iowait +577..611, idle +0  [4 rows, 2 FAILED]" in out
     assert "blkio: task: +1000, task: +999  [4 rows]" in out

@@ -7,19 +7,30 @@ import pytest
 from harness import kcidb
 from harness.runs import Case
 from tests.test_summary import make_run
+from vm.errors import (
+    BootFailed,
+    ChannelLost,
+    CommandTimeout,
+    GuestHung,
+    KernelComplained,
+    KernelPanic,
+    QemuExited,
+)
 
 
-def case(verdict, fault=None):
-    return Case("suites/x/test_x.py", "t[k]", "k", "1", verdict, "m", fault, 1.0)
+def case(verdict, error=None):
+    return Case("suites/x/test_x.py", "t[k]", "k", "1", verdict, "m", error and error.fault,
+                error and error.status, 1.0)
 
 
-@pytest.mark.parametrize(("verdict", "fault", "expected"), [
+@pytest.mark.parametrize(("verdict", "error", "expected"), [
     ("passed", None, "PASS"), ("skipped", None, "SKIP"), ("failed", None, "FAIL"),
-    ("failed", "KernelPanic", "FAIL"), ("failed", "GuestHung", "MISS"), ("error", "BootFailed", "MISS"),
-    ("failed", "ChannelLost", "MISS"), ("failed", "CommandTimeout", "ERROR"), ("error", None, "ERROR"),
+    ("failed", KernelPanic, "FAIL"), ("failed", GuestHung, "MISS"), ("error", BootFailed, "MISS"),
+    ("failed", ChannelLost, "MISS"), ("failed", QemuExited, "MISS"), ("failed", CommandTimeout, "ERROR"),
+    ("failed", KernelComplained, "FAIL"), ("error", None, "ERROR"),
 ])
-def test_status_mapping(verdict, fault, expected):
-    assert kcidb.status(case(verdict, fault)) == expected
+def test_status_mapping(verdict, error, expected):
+    assert kcidb.status(case(verdict, error)) == expected
 
 
 def test_export_validates_and_leaves_host_tests_out(tmp_path):

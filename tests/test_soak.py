@@ -4,7 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness import soak
+from harness import runs, soak
+from tests.conftest import first_kernel
 from tests.test_summary import make_run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -19,13 +20,13 @@ def test_bad_input_is_one_line_and_exit_2(capsys):
 
 def test_failures_and_flakes_are_named(tmp_path):
     first = make_run(tmp_path / "a")
-    bad, flaky = soak.verdict_table([first, first])
+    bad, flaky = soak.verdict_table([runs.load(first), runs.load(first)])
     assert bad and not flaky  # the sample run has failures, the same in both
     passing = tmp_path / "b" / "run"
     passing.mkdir(parents=True)
     (passing / "junit.xml").write_text((first / "junit.xml").read_text().replace("<failure", "<skipped").replace(
         "</failure>", "</skipped>").replace("<error", "<skipped").replace("</error>", "</skipped>"))
-    _, flaky = soak.verdict_table([first, passing])
+    _, flaky = soak.verdict_table([runs.load(first), runs.load(passing)])
     assert flaky
 
 
@@ -44,7 +45,7 @@ def test_report_of_a_dir_without_results_is_one_line_and_exit_2(tmp_path, capsys
 
 
 def test_two_real_runs(tmp_path, request):
-    kernel = (request.config.getoption("kernel") or ["debian-6.12"])[0]
+    kernel = first_kernel(request.config)
     test = "suites/smoke/test_smoke.py::test_uname_matches_catalog"
     p = subprocess.run([sys.executable, "-m", "harness.soak", "2", test, "--kernel", kernel,
                         "--results-dir", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=900)

@@ -35,12 +35,13 @@ def make_run(tmp_path):
 
 
 def test_cases_carry_kernel_scenario_verdict_and_fault(tmp_path):
-    cases = {c.nodeid: c for c in runs.load(make_run(tmp_path))}
+    cases = {c.nodeid: c for c in runs.load(make_run(tmp_path)).cases}
     ok = cases["suites/dstate/test_dstate.py::test_vfork_parent[debian-6.1]"]
     assert (ok.kernel, ok.kernel_version, ok.scenario, ok.verdict, ok.test) == (
         "debian-6.1", "6.1.192", "dstate", "passed", "test_dstate::test_vfork_parent")
     panic = cases["suites/busy_cpu/test_busy_cpu.py::test_x[debian-6.12-2-10]"]
-    assert (panic.verdict, panic.fault, panic.test) == ("failed", "KernelPanic", "test_busy_cpu::test_x")
+    assert (panic.verdict, panic.fault, panic.status, panic.test) == (
+        "failed", "kernel panic", "FAIL", "test_busy_cpu::test_x")
     skip = cases["suites/memlock/test_uring_buffers.py::test_y[debian-6.1-root]"]
     assert (skip.verdict, skip.message, skip.test) == (
         "skipped", "debian-6.1: io_uring_setup fails (EPERM)", "test_uring_buffers::test_y[root]")
@@ -48,17 +49,17 @@ def test_cases_carry_kernel_scenario_verdict_and_fault(tmp_path):
 
 
 def test_a_nameless_testcase_is_no_verdict(tmp_path):
-    # What pytest 9.2's junitxml wrote for the test a SIGTERM interrupted (a CI dry run,
-    # session 12): read as a pass, it put one phantom pass in summary.md.
+    # What pytest 9.2's junitxml wrote for the test a SIGTERM interrupted (a CI dry run
+    # stopped by SIGTERM): read as a pass, it put one phantom pass in summary.md.
     run = make_run(tmp_path)
     junit = run / "junit.xml"
     junit.write_text(junit.read_text().replace("</testsuite>", '<testcase time="0.116" /></testsuite>'))
-    cases = runs.load(run)
+    cases = runs.load(run).cases
     assert len(cases) == JUNIT.count("<testcase") and all(c.name for c in cases)
 
 
 def test_markdown_has_the_matrix_reasons_and_evidence(tmp_path):
-    text = summary.markdown(make_run(tmp_path))
+    text = summary.markdown(runs.load(make_run(tmp_path)))
     assert "| scenario | debian-6.1 | debian-6.12 | host |" in text
     assert "| dstate | 1 pass | 1 FAIL |" in text
     assert "| memlock | 1 skip | - |" in text

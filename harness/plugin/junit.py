@@ -1,0 +1,45 @@
+"""What each JUnit testcase carries beyond pytest's own: the fault that ended the
+test (harness/faults.py), so every reader takes the verdict from the report and
+never from the failure text; and no testcase for a test a signal interrupted."""
+
+from __future__ import annotations
+
+import pytest
+
+# pytest's junitxml keeps its LogXML under this private stash key; there is no
+# public way to drop an entry before the file is written (see pytest_sessionfinish).
+from _pytest import junitxml
+
+from harness.faults import fault_of
+
+FAULTED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    rep = yield
+    if rep.failed and call.excinfo is not None and not item.stash.get(FAULTED, False):
+        fault = fault_of(call.excinfo.value)
+        if fault is not None:
+            item.stash[FAULTED] = True  # the first fault ends the test; later ones follow from it
+            # junitxml writes the properties of the teardown report, made from the
+            # item's list: a fault in teardown itself goes into that report too.
+            props = [("fault", fault.fault), ("fault_status", fault.status)]
+            item.user_properties.extend(props)
+            if rep.when == "teardown":
+                rep.user_properties.extend(props)
+    return rep
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session):
+    """Before JUnit is written: the test a signal interrupted is left without a
+    testcase (it has no verdict; --resume runs it again)."""
+    xml = session.config.stash.get(junitxml.xml_key, None)
+    if xml is not None:
+        # pytest's junitxml opens an entry for a test's duration at its setup
+        # report; interrupted before its call report, the entry has no name and
+        # would be written as a nameless <testcase> that readers count as a pass.
+        # A finished entry has been finalized (its state cleared, its XML kept).
+        xml.node_reporters_ordered[:] = [r for r in xml.node_reporters_ordered
+                                         if not hasattr(r, "attrs") or r.attrs.get("name")]

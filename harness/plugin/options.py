@@ -1,0 +1,39 @@
+"""Command-line options and markers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness import requirements
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("iowitness")
+    g.addoption("--kernel", action="append", default=[], metavar="NAME",
+                help="kernel from kernels/catalog.yaml (repeatable; default: the catalog's defaults)")
+    g.addoption("--vm-cpus", type=int, default=2, help="guest CPUs (default 2)")
+    g.addoption("--vm-memory", default="2G", help="guest memory (default 2G)")
+    g.addoption("--vm-append", action="append", default=[], metavar="PARAM",
+                help="extra kernel boot parameter (repeatable), e.g. delayacct or nohz=off")
+    g.addoption("--vm-accel", choices=("kvm", "tcg"), default=None,
+                help="force the accelerator (default: KVM only if it is shown to work)")
+    g.addoption("--vm-aslr", choices=("on", "off"), default=None,
+                help="guest address-space randomization (default: off under TCG, where it makes every exec "
+                     "retranslate the C library; on under KVM)")
+    g.addoption("--boot-timeout", type=float, default=300.0, help="seconds for a guest to become ready")
+    g.addoption("--results-dir", default=str(REPO / "results"), help="where results/<run-id>/ goes")
+    g.addoption("--resume", metavar="RUN", default=None,
+                help="run only the tests that have no verdict in RUN (results/<run-id> or its path), "
+                     "e.g. after an interrupted run")
+    g.addoption("--shell-after", action="store_true",
+                help="after each test, a shell in its guest on this terminal, before the test's cleanup "
+                     "(implies --vm-ssh)")
+    g.addoption("--vm-ssh", action="store_true",
+                help="boot guests with SSH (a NIC and sshd; commands never need it)")
+
+
+def pytest_configure(config):
+    for name, doc in requirements.MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {doc}")

@@ -1,11 +1,11 @@
-"""Fixtures shared by the scenario suites: guest-side workloads and modules, the
-off-CPU tracer (one per guest), witness prerequisites, and evidence tables that
-are saved to the run's results."""
+"""Fixtures shared by the scenario suites: guest-side workloads, devices and
+modules, the off-CPU tracer (one per guest), witness prerequisites, and evidence
+tables that are saved to the run's results. Their library code lives beside:
+suites/devices.py, suites/cpu_hog.py, suites/holds.py, suites/witnesses/."""
 
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 
 import pytest
 
@@ -13,6 +13,8 @@ from fixtures import WORKLOADS
 from fixtures.build import build_c
 from fixtures.modules import build_module
 from harness import results, results_space
+from suites.cpu_hog import CpuHog
+from suites.devices import FrozenExt4, SlowNullb
 from suites.witnesses.evidence import Evidence
 from suites.witnesses.offcpu import OffCpuTracer
 from vm import probes
@@ -25,26 +27,6 @@ _NULLB = pytest.StashKey[dict]()
 @pytest.fixture(scope="session")
 def block_once() -> str:
     return str(build_c(WORKLOADS / "block_once.c", "-luring"))
-
-
-class CpuHog:
-    """fixtures/workloads/cpu_hog.c pinned to a CPU for the length of a `with`:
-    killed on the way out, whatever happened inside (its own deadline is a
-    backstop, and the end-of-test reap another)."""
-
-    def __init__(self, guest: Guest, binary: str):
-        self.guest, self.binary = guest, binary
-
-    @contextmanager
-    def on(self, cpu: int, backstop_s: int = 300):
-        proc = self.guest.spawn(f"exec taskset -c {cpu} {self.binary} {backstop_s}")
-        try:
-            self.guest.wait_for_output(proc, "READY", timeout=60)
-            yield proc
-        finally:
-            if self.guest.usable():
-                self.guest.signal(proc, 9)
-                self.guest.wait(proc, timeout=30)
 
 
 @pytest.fixture
@@ -98,39 +80,6 @@ def dsleep(guest: Guest) -> str:
     return "/proc/iowitness_dsleep"
 
 
-class SlowNullb:
-    """/dev/nullb0, every request completing after NULLB_DELAY_S (null_blk
-    irqmode=2: a timer per request, completion_nsec), set up once per guest.
-
-    Loading it scans the partition table, a few reads of NULLB_DELAY_S each, in
-    modprobe itself: so it is started in the background, the caller can do other
-    set-up meanwhile (attach the tracer), and `device()` waits for it. udev does
-    not probe nullb* (60-persistent-storage.rules lists the kernels it probes)."""
-
-    def __init__(self, guest: Guest, delay_s: float):
-        self.guest, self.delay_s = guest, delay_s
-        self.path = "/dev/nullb0"
-        guest.kept_modules.add("null_blk")
-        self.proc = guest.spawn(f"modprobe null_blk nr_devices=1 irqmode=2 "
-                                f"completion_nsec={int(delay_s * 1e9)}", keep=True)
-        self.ready = False
-
-    def device(self) -> str:
-        if not self.ready:
-            r = self.guest.wait(self.proc, timeout=30 * self.delay_s)
-            if r.rc != 0:
-                raise AssertionError(f"modprobe null_blk failed: {r.stderr.strip()}")
-            # null_blk gives its requests a 5 s timeout (null_init_tag_set():
-            # set->timeout = 5 * HZ), after which they fail with ETIMEDOUT.
-            self.guest.write_file("/sys/block/nullb0/queue/io_timeout",
-                                  str(int(self.delay_s * 6 * 1000)).encode())
-            self.ready = True
-        return self.path
-
-
-NULLB_DELAY_S = 10.0
-
-
 @pytest.fixture
 def slow_nullb(request, guest: Guest) -> SlowNullb:
     """The guest's slow null_blk device (see SlowNullb); loading starts here."""
@@ -139,8 +88,17 @@ def slow_nullb(request, guest: Guest) -> SlowNullb:
     devices = request.config.stash.setdefault(_NULLB, {})
     d = devices.get(id(guest))
     if d is None or d.guest is not guest:
-        d = devices[id(guest)] = SlowNullb(guest, NULLB_DELAY_S)
+        d = devices[id(guest)] = SlowNullb(guest)
     return d
+
+
+@pytest.fixture
+def frozen_ext4(guest: Guest) -> FrozenExt4:
+    """An ext4 filesystem that the test can freeze; thawed and removed afterwards."""
+    fs = FrozenExt4(guest)
+    yield fs
+    if guest.usable():
+        fs.remove()
 
 
 @pytest.fixture

@@ -1,80 +1,14 @@
-"""aio scenario helpers: the workload built on the host, driven in the guest."""
+"""Fixtures of the aio scenario (its library: suites/aio/holders.py)."""
 
 from __future__ import annotations
-
-import json
-import re
-import shlex
-import signal
-import time
-from dataclasses import dataclass
 
 import pytest
 
 from fixtures import WORKLOADS
 from fixtures.build import build_c
-from vm.channel import Background
-from vm.guest import Guest
 
 
 @pytest.fixture(scope="session")
 def aio_bin():
+    """fixtures/workloads/aio_workload.c, built on the host."""
     return build_c(WORKLOADS / "aio_workload.c", "-pthread")
-
-
-def aio_nr(guest: Guest) -> int:
-    return int(guest.read_text("/proc/sys/fs/aio-nr"))
-
-
-@dataclass
-class Holder:
-    """A running aio_workload: its contexts as it reported them."""
-
-    guest: Guest
-    proc: Background
-    contexts: list[dict]
-    pids: list[int]
-
-    def by_pid(self) -> dict[int, list[dict]]:
-        out: dict[int, list[dict]] = {p: [] for p in self.pids}
-        for c in self.contexts:
-            out[c["pid"]].append(c)
-        return out
-
-    def destroy(self) -> dict[int, int]:
-        """SIGUSR1: each process io_destroys its first -d contexts, then reads aio-nr
-        itself as the last io_destroy returned. Returns {pid: that aio-nr}."""
-        for pid in self.pids:
-            self.guest.run(f"kill -USR1 {pid}", check=True)
-        seen = {}
-        for pid in self.pids:
-            out = self.guest.wait_for_output(self.proc, f"DESTROYED {pid} ", timeout=60).stdout
-            m = re.search(rf"^DESTROYED {pid} aio-nr (-?\d+)$", out, re.M)
-            seen[pid] = int(m.group(1)) if m else -1
-        return seen
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        """End every process of the workload; when this returns, waitpid has returned."""
-        self.guest.run(f"kill -{int(sig)} {' '.join(map(str, reversed(self.pids)))}")
-        self.guest.wait(self.proc, timeout=60)
-
-
-def start_holder(guest: Guest, aio_bin, args: str, name: str = "aio_workload") -> Holder:
-    """Start the workload (`exec -a NAME` sets its command line) and wait until every
-    process of it (the parent, and the child with -f) holds its contexts."""
-    # sh execs bash execs the workload: one pid throughout, so proc.pid is the workload's.
-    inner = f"exec -a {shlex.quote(name)} {aio_bin} {args}"
-    proc = guest.spawn(f"exec bash -c {shlex.quote(inner)}")
-    readies = 2 if "-f" in args.split() else 1
-    deadline = time.monotonic() + 60
-    while True:
-        r = guest.poll(proc)
-        lines = r.stdout.splitlines()
-        pids = [int(ln.split()[1]) for ln in lines if ln.startswith("READY ")]
-        if len(pids) == readies:
-            break
-        if r.rc is not None or time.monotonic() > deadline:
-            raise AssertionError(f"aio_workload {args} did not get ready (rc {r.rc}):\n{r.stdout}{r.stderr}")
-        time.sleep(0.05)
-    contexts = [json.loads(ln) for ln in lines if ln.startswith("{")]
-    return Holder(guest, proc, contexts, pids)

@@ -1,6 +1,6 @@
 """aio-nr accounting, io_setup's errors, exhaustion at aio-max-nr, and release.
 
-Rules: shared/KERNEL-FACTS.md §1; fs/aio.c of 6.1.192 (identical in 6.12):
+Rules: docs/kernel-rules.md §1; fs/aio.c of 6.1.192 (identical in 6.12):
 ioctx_alloc charges max_reqs = n (:753, :780) against aio-max-nr (:813 global check),
 teardown subtracts the same n (aio_nr_sub(ctx->max_reqs), :837 kill_ioctx and :884).
 The "fs: aio: fix the increment of aio-nr and counting against aio-max-nr" fix (2017,
@@ -18,7 +18,7 @@ import signal
 import pytest
 
 from fixtures.tools import aio_ring
-from suites.aio.conftest import aio_nr, start_holder
+from suites.aio.holders import aio_nr, start_holder
 from vm import probes
 
 # Sizes spanning the edges: the 4c floor of the ring (c = possible CPUs, read in the
@@ -46,6 +46,8 @@ def check_aio_nr(evidence, guest, witness: str, expected: int, source: str) -> i
     return got
 
 
+@pytest.mark.behaviour("aio-nr-accounting")
+@pytest.mark.catches("source-6.1-mut-aio-nr-doubled")
 @pytest.mark.parametrize("size", SIZES)
 def test_aio_nr_grows_by_n_and_ring_has_predicted_pages(guest, aio_bin, evidence, size):
     c = probes.possible_cpus(guest)
@@ -107,6 +109,8 @@ def test_io_setup_errors(guest, aio_bin, sysctl, evidence):
     evidence.require()
 
 
+@pytest.mark.behaviour("aio-max-nr-exhaustion")
+@pytest.mark.catches("source-6.1-mut-aio-nr-doubled", "source-6.1-mut-aio-nr-late-sub")
 def test_exhaustion_at_the_limit(guest, aio_bin, sysctl, evidence):
     base = aio_nr(guest)
     sizes = [100, 120, 80]
@@ -133,6 +137,8 @@ def test_exhaustion_at_the_limit(guest, aio_bin, sysctl, evidence):
     evidence.require()
 
 
+@pytest.mark.behaviour("aio-max-nr-exhaustion")
+@pytest.mark.catches("source-6.1-mut-aio-nr-late-sub")
 def test_capacity_returns_when_io_destroy_returns(guest, aio_bin, evidence):
     base = aio_nr(guest)
     h = start_holder(guest, aio_bin, "-d 2 300 40 7")
@@ -153,6 +159,8 @@ def test_capacity_returns_when_io_destroy_returns(guest, aio_bin, evidence):
     evidence.require()
 
 
+@pytest.mark.behaviour("aio-max-nr-exhaustion")
+@pytest.mark.catches("source-6.1-mut-aio-nr-exit-leak")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["exit", "sigkill"])
 def test_capacity_returns_when_waitpid_returns(guest, aio_bin, evidence, sig):
     base = aio_nr(guest)

@@ -1,6 +1,6 @@
 """aio-holders agrees with the workload's truth and with /proc/sys/fs/aio-nr.
 
-Rules: shared/KERNEL-FACTS.md §1 (ring sizes bound n only to a range) and §8
+Rules: docs/kernel-rules.md §1 (ring sizes bound n only to a range) and §8
 (exact attribution from the io_setup tracepoints; teardown at exit via exit_aio).
 """
 
@@ -12,7 +12,9 @@ import signal
 import pytest
 
 from fixtures import FIXTURES
-from suites.aio.conftest import aio_nr, start_holder
+from suites.aio.holders import aio_nr, start_holder
+
+pytestmark = pytest.mark.behaviour("aio-holders")
 
 TOOL = FIXTURES / "tools" / "aio_holders.py"
 
@@ -34,8 +36,8 @@ def maps_report(guest) -> dict:
     return json.loads(guest.sh(f"/usr/bin/python3 {TOOL} --method maps --json"))
 
 
-MAPS_RULE = "fixtures/tools/aio_ring.events_range: a ring's pages bound n to a range (KERNEL-FACTS §1)"
-TRACE_RULE = "io_setup's argument and result, traced (KERNEL-FACTS §8)"
+MAPS_RULE = "fixtures/tools/aio_ring.events_range: a ring's pages bound n to a range (docs/kernel-rules.md §1)"
+TRACE_RULE = "io_setup's argument and result, traced (docs/kernel-rules.md §8)"
 
 
 def check_against_truth(evidence, report: dict, truth: dict[int, list[int]], exact_pids: set[int],
@@ -118,7 +120,7 @@ def test_every_method_agrees_with_the_workload_and_aio_nr(guest, aio_bin, eviden
 
 @pytest.mark.parametrize("method", ["maps", "bpftrace"])
 def test_the_leaker_is_the_first_row(guest, aio_bin, sysctl, evidence, method):
-    """The seed question: aio-nr is at aio-max-nr and io_setup fails with EAGAIN. Who?"""
+    """The question an administrator asks: aio-nr is at aio-max-nr and io_setup fails with EAGAIN. Who?"""
     quiet = [start_holder(guest, aio_bin, "8 16", name=f"aio-quiet-{i}") for i in range(3)]
     sysctl.set("fs.aio-max-nr", aio_nr(guest) + 40 * 256)
     tracer = start_tracer(guest, method) if method != "maps" else None

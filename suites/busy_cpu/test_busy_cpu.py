@@ -1,8 +1,9 @@
-"""A busy CPU masks iowait, and iowait without D state (KERNEL-FACTS §4-§7).
+"""A busy CPU masks iowait, and iowait without D state (docs/kernel-rules.md §4-§7).
 
-Seeds: the blog post's experiment (a task in iodelay does not make a busy CPU
-iowait) and the AIX text that charges iowait to every idle CPU, where Linux
-charges only the runqueue the task blocked on.
+Two classic claims put to the test: a task in I/O delay does not make a busy
+CPU iowait (the msleep-module experiment with a CPU hog), and the AIX text that
+charges iowait to every idle CPU, where Linux charges only the runqueue the task
+blocked on.
 
 Each phase is a hold (suites/witnesses/observe.py): tasks pinned to CPU k wait
 the same way over a window of WINDOW_S while every witness is sampled; phases
@@ -16,47 +17,41 @@ from contextlib import nullcontext
 
 import pytest
 
-from suites.conftest import NULLB_DELAY_S
+from suites.holds import (
+    BASELINE_S,
+    HOLD_S,
+    MARKS,
+    S_TASKS,
+    TASKS,
+    WCHAN_AIO,
+    WCHAN_DIRECT_READ,
+    WCHAN_IO_URING,
+    WCHAN_MSLEEP,
+    WINDOW_S,
+    direct_read_control,
+    task_cpu,
+)
 from suites.witnesses.expect import D_IOWAIT, S_IOWAIT, S_NOT_IOWAIT, check_hold
 from suites.witnesses.observe import hold, quote, watch
 from suites.witnesses.plot import cpu_time_plot
 from suites.witnesses.procfs import parse_local_timer_interrupts
 from vm import probes
 
-WINDOW_S = 6.0  # one load sample surely inside it at HZ >= 100 (see suites/dstate)
-HOLD_S = NULLB_DELAY_S  # each task's wait; the window opens ~1 s after the start
-assert HOLD_S >= WINDOW_S + 3
-BASELINE_S = 3.0
-TASKS = 3
-# Tasks in S are not in loadavg: counted, six of them would raise load1 by
-# >= 6 x 8% of one sample; the reading must stay below that (expect.py).
-S_TASKS = 6
-
-pytestmark = [
-    pytest.mark.kconfig("CONFIG_PSI", "CONFIG_TASK_DELAY_ACCT"),
-    pytest.mark.usefixtures("psi", "delayacct", "quiet_block_polling"),
-]
-
-WCHAN_DIRECT_READ = {"submit_bio_wait", "__blkdev_direct_IO_simple", "blkdev_direct_IO"}  # block/fops.c
-WCHAN_MSLEEP = {"msleep"}  # kernel/time/timer.c
-WCHAN_IO_URING = {"io_cqring_wait", "__io_cqring_wait_schedule", "io_cqring_wait_schedule",
-                  "__do_sys_io_uring_enter", "__x64_sys_io_uring_enter"}  # io_uring/io_uring.c
-WCHAN_AIO = {"read_events", "do_io_getevents", "__do_sys_io_getevents",
-             "__x64_sys_io_getevents"}  # fs/aio.c
+pytestmark = MARKS
 
 
-def _cpu(guest) -> int:
-    return probes.online_cpus(guest) - 1
-
-
+@pytest.mark.behaviour("busy-cpu-masks-iowait")
+# Not the io_uring tests for no-iowait-mark: 6.1's io_cqring_wait_schedule() sets
+# in_iowait itself (io_uring/io_uring.c), not through io_schedule_prepare().
+@pytest.mark.catches("source-6.1-mut-no-iowait-mark", "source-6.1-mut-aix-iowait", "source-6.1-mut-psi-io-some-busy")
 def test_busy_cpu_masks_iowait(guest, block_once, slow_nullb, dsleep, cpu_hog, hz, offcpu,
                                evidence, plot_path):
     """Phases 1-3: the same real I/O wait (O_DIRECT reads of the slow null_blk
-    device), then the seed's module sleep with in_iowait = 1, each once on an
+    device), then the module's sleep with in_iowait = 1, each once on an
     idle CPU k and once with a hog on CPU k. With the hog, CPU k's iowait and
     PSI io full stay at the idle baseline while procs_blocked, PSI io some,
     blkio delay and the tracer still show the wait."""
-    cpu = _cpu(guest)
+    cpu = task_cpu(guest)
     dev = slow_nullb.device()
     read = [quote(block_once, "pread-direct", dev)] * TASKS
     sleep = [quote(block_once, "dsleep", int(HOLD_S * 1000), 1)] * TASKS
@@ -97,13 +92,14 @@ def io_uring_iowait(guest) -> None:
         pytest.skip(f"{guest.kernel.name}: io_uring waits are not I/O wait before 8a796565cec3 (6.5, 6.1.39)")
 
 
+@pytest.mark.behaviour("io-uring-iowait-without-d")
 @pytest.mark.kconfig("CONFIG_IO_URING")
 @pytest.mark.usefixtures("io_uring_iowait")
 def test_io_uring_wait_with_read_in_flight(guest, block_once, slow_nullb, hz, offcpu, evidence, plot_path):
     """Iowait without D: io_uring_enter waiting for an O_DIRECT read in flight
     sleeps in S with in_iowait set (7b72d661f1f2 gates it on pending requests):
     iowait, procs_blocked, PSI io and blkio delay grow; loadavg does not count it."""
-    cpu = _cpu(guest)
+    cpu = task_cpu(guest)
     dev = slow_nullb.device()
     base = watch(guest, BASELINE_S)
     h = hold(guest, [quote(block_once, "uring-read", dev)] * S_TASKS, cpu, WINDOW_S, state="S", tracer=offcpu)
@@ -125,6 +121,7 @@ IDLE_WAIT_IS_IOWAIT = {
 }
 
 
+@pytest.mark.behaviour("io-uring-iowait-without-d")
 @pytest.mark.kconfig("CONFIG_IO_URING")
 @pytest.mark.usefixtures("io_uring_iowait")
 def test_io_uring_wait_with_nothing_in_flight(guest, block_once, hz, offcpu, evidence):
@@ -133,7 +130,7 @@ def test_io_uring_wait_with_nothing_in_flight(guest, block_once, hz, offcpu, evi
     for this kernel; every witness must agree with whichever it is."""
     version = probes.kernel_version(guest)
     expected = IDLE_WAIT_IS_IOWAIT.get(version)
-    cpu = _cpu(guest)
+    cpu = task_cpu(guest)
     base = watch(guest, BASELINE_S)
     h = hold(guest, [quote(block_once, "uring-idle", int(HOLD_S * 1000))] * S_TASKS, cpu, WINDOW_S,
              state="S", tracer=offcpu, tracer_lines=expected is not False)
@@ -152,18 +149,19 @@ def test_io_uring_wait_with_nothing_in_flight(guest, block_once, hz, offcpu, evi
     evidence.require()
 
 
+@pytest.mark.behaviour("libaio-getevents-not-iowait")
+@pytest.mark.catches("source-6.1-mut-no-iowait-mark")
 @pytest.mark.kconfig("CONFIG_AIO")
 def test_libaio_getevents_is_not_iowait(guest, block_once, slow_nullb, hz, offcpu, evidence):
     """io_getevents waiting for the same slow read sleeps in S without in_iowait
     (fs/aio.c read_events(): wait_event_interruptible_hrtimeout): no witness
     moves. Control: the same read waited for by pread() moves all of them."""
-    cpu = _cpu(guest)
+    cpu = task_cpu(guest)
     dev = slow_nullb.device()
     base = watch(guest, BASELINE_S)
     h = hold(guest, [quote(block_once, "aio-getevents", dev)] * S_TASKS, cpu, WINDOW_S, state="S",
              tracer=offcpu, tracer_lines=False)
     check_hold(evidence, h, base, S_NOT_IOWAIT, hz, WCHAN_AIO, "libaio io_getevents")
-    h = hold(guest, [quote(block_once, "pread-direct", dev)] * TASKS, cpu, WINDOW_S, tracer=offcpu)
-    check_hold(evidence, h, base, D_IOWAIT, hz, WCHAN_DIRECT_READ, "control: O_DIRECT read, slow null_blk")
+    direct_read_control(guest, evidence, block_once, dev, base, hz, offcpu)
     evidence.require()
 

@@ -6,7 +6,7 @@ EAGAIN). A kernel whose catalog entry declares the `aio-memlock` feature carries
 kernels/patches/aio-memlock/: each context's ring pages (aio_ring.ring_pages) are
 charged to the calling user's locked_vm against the caller's RLIMIT_MEMLOCK, EAGAIN
 when they do not fit, nothing charged with CAP_IPC_LOCK, given back by io_destroy
-and exit. shared/KERNEL-FACTS.md §1-§2.
+and exit. docs/kernel-rules.md §1-§2.
 """
 
 from __future__ import annotations

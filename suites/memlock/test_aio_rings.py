@@ -4,7 +4,7 @@ Every expectation comes from suites/memlock/model.py: the ring formula
 (fixtures/tools/aio_ring.py; fs/aio.c ioctx_alloc/aio_setup_ring of 6.1.192), the
 guest's CPU count, aio-max-nr as set here, and whether the kernel's catalog entry
 declares `aio-memlock` (kernels/patches/aio-memlock/). Mainline never charges ring
-pages to RLIMIT_MEMLOCK (shared/KERNEL-FACTS.md §1, last bullet but one); the patch
+pages to RLIMIT_MEMLOCK (docs/kernel-rules.md §1, last bullet); the patch
 charges them per user, EAGAIN past the limit, CAP_IPC_LOCK exempt, returned by
 kill_ioctx (io_destroy, exit_aio) with aio-nr.
 """
@@ -14,9 +14,11 @@ from __future__ import annotations
 import pytest
 
 from fixtures.tools import aio_ring
-from suites.memlock.conftest import LIMIT, ROOT, UNPRIVILEGED, WITHOUT_CAP, kib, stop_all
 from suites.memlock.model import PAGE, AioBudget, charges_aio_rings, largest_n_within
+from suites.memlock.workloads import LIMIT, ROOT, UNPRIVILEGED, WITHOUT_CAP, kib, stop_all
 from vm import probes
+
+pytestmark = pytest.mark.behaviour("aio-rings-vs-memlock")
 
 LIMIT_PAGES = LIMIT // PAGE
 IDENTITIES = [*WITHOUT_CAP, ROOT]

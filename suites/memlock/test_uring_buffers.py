@@ -1,6 +1,6 @@
 """io_uring registered buffers are charged to RLIMIT_MEMLOCK (every kernel).
 
-Rules (shared/KERNEL-FACTS.md §3; io_uring/rsrc.c of 6.1.192 and 6.12.117):
+Rules (docs/kernel-rules.md §3; io_uring/rsrc.c of 6.1.192 and 6.12.117):
 io_account_mem() adds the pinned pages to the ring creator's user->locked_vm and
 fails with ENOMEM past the caller's RLIMIT_MEMLOCK (__io_account_mem); the ring is
 created with ctx->user unset under CAP_IPC_LOCK (io_uring.c io_uring_create:
@@ -18,8 +18,10 @@ import time
 
 import pytest
 
-from suites.memlock.conftest import LIMIT, ROOT, UNPRIVILEGED, WITHOUT_CAP, kib, stop_all
 from suites.memlock.model import PAGE
+from suites.memlock.workloads import LIMIT, ROOT, UNPRIVILEGED, WITHOUT_CAP, kib, stop_all
+
+pytestmark = pytest.mark.behaviour("io-uring-buffers-memlock")
 
 LIMIT_PAGES = LIMIT // PAGE
 CHARGE = "io_uring/rsrc.c __io_account_mem: user->locked_vm + pages > RLIMIT_MEMLOCK -> ENOMEM"

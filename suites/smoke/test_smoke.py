@@ -11,6 +11,8 @@ from fixtures import TRACERS, WORKLOADS
 from vm import probes
 from vm.errors import CommandTimeout
 
+pytestmark = pytest.mark.behaviour("smoke")
+
 
 def test_uname_matches_catalog(guest):
     assert probes.release(guest) == guest.kernel.version

@@ -19,6 +19,14 @@ from kernels.errors import KernelError
 KERNELS_DIR = Path(__file__).resolve().parent
 DEFAULT_CATALOG = KERNELS_DIR / "catalog.yaml"
 
+# What an entry's `features` may say, and what each means to the tests that ask
+# for it (@pytest.mark.features): a word outside this list is a catalog error,
+# not a test that silently skips.
+FEATURES = {
+    "aio-memlock": "aio rings charged to RLIMIT_MEMLOCK (kernels/patches/aio-memlock/)",
+    "preempt-rt": "a PREEMPT_RT kernel",
+}
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -93,6 +101,9 @@ def _parse_entry(name: str, raw: dict, base_dir: Path) -> Entry:
     features = raw.get("features", [])
     if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
         raise KernelError(name, "features must be a list of strings")
+    unknown = [f for f in features if f not in FEATURES]
+    if unknown:
+        raise KernelError(name, f"unknown feature(s) {', '.join(unknown)} (known: {', '.join(sorted(FEATURES))})")
     args: dict = {"name": name, "default": bool(raw.get("default", False)), "features": tuple(features)}
     if kind == "debian":
         try:

@@ -24,11 +24,11 @@ def test_shipped_catalog_has_the_two_default_debian_kernels():
 def test_each_kind_parses(tmp_path):
     cat = load(tmp_path, """
         kernels:
-          d: {kind: debian, abi: '6\\.1\\.0-\\d+', pin: 6.1.0-56, features: [x]}
+          d: {kind: debian, abi: '6\\.1\\.0-\\d+', pin: 6.1.0-56, features: [aio-memlock]}
           p: {kind: path, image: img/bzImage}
           s: {kind: source, base: linux-source-6.1, patches: [a.patch], config: frag.config}
     """)
-    assert cat["d"] == DebianEntry(name="d", abi=r"6\.1\.0-\d+", pin="6.1.0-56", features=("x",))
+    assert cat["d"] == DebianEntry(name="d", abi=r"6\.1\.0-\d+", pin="6.1.0-56", features=("aio-memlock",))
     assert cat["p"] == PathEntry(name="p", image=tmp_path / "img" / "bzImage")
     assert isinstance(cat["s"], SourceEntry)
     assert cat["s"].patches == (tmp_path / "a.patch",)
@@ -36,6 +36,7 @@ def test_each_kind_parses(tmp_path):
 
 @pytest.mark.parametrize("body, message", [
     ("kernels:\n  k: {kind: floppy}\n", "k: unknown kind 'floppy'"),
+    ("kernels:\n  k: {kind: debian, abi: x, features: [aio-memlok]}\n", "k: unknown feature(s) aio-memlok (known: "),
     ("kernels:\n  k: {kind: debian}\n", "k: missing key(s) abi for kind debian"),
     ("kernels:\n  k: {kind: debian, abi: x, flavor: amd64}\n", "k: unknown key(s) flavor for kind debian"),
     ("kernels:\n  k: {kind: debian, abi: '6\\.1\\.(', default: true}\n", "k: abi is not a valid regular expression"),

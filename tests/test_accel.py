@@ -33,7 +33,7 @@ def test_forced(monkeypatch):
 
 
 def test_this_machine_decides_by_its_cpu_flags():
-    # shared/ENVIRONMENT.md: a PVM host without vmx/svm; KVM hangs stock kernels here.
+    # A PVM host (module kvm_pvm) without vmx/svm: KVM hangs stock kernels there.
     flags = open("/proc/cpuinfo").read()
     expected = "tcg" if (" vmx" not in flags and " svm" not in flags) else None
     if expected:

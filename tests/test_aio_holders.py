@@ -31,7 +31,7 @@ def test_parse_maps_finds_rings_with_start_and_pages():
 
 
 def test_measured_ring_sizes_match_the_formula():
-    # KERNEL-FACTS §1, measured on 6.1 with c = 2.
+    # docs/kernel-rules.md §1, measured on 6.1 with c = 2.
     assert [aio_ring.ring_pages(n, 2) for n in (128, 64, 4, 1)] == [3, 2, 1, 1]
 
 

@@ -1,4 +1,4 @@
-"""The memlock expectations against the figures in shared/KERNEL-FACTS.md §2 (a 64 KiB
+"""The memlock expectations against the figures in docs/kernel-rules.md §2 (a 64 KiB
 limit, today's doubled ring) and the patch header."""
 
 import pytest

@@ -2,25 +2,18 @@
 mount a root): its tests error with the boot's verdict, the kernel is booted once
 (not once per test), and the run's results stay valid."""
 
-import os
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import child_pytest, first_kernel, only_run
 
 
 def test_initramfs_init_that_does_not_exist(tmp_path, request):
-    kernel = (request.config.getoption("kernel") or ["debian-6.12"])[0]
-    child = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-         "tests/fault_targets/test_two_on_a_broken_boot.py", "--kernel", kernel,
-         "--vm-append", "rdinit=/nonexistent-init", "--results-dir", str(tmp_path)],
-        cwd=REPO, env={**os.environ, "IOWITNESS_BROKEN_BOOT_TARGET": "1"}, capture_output=True, text=True,
-        timeout=900)
+    kernel = first_kernel(request.config)
+    child = child_pytest("tests/fault_targets/test_two_on_a_broken_boot.py", "--kernel", kernel,
+                         "--vm-append", "rdinit=/nonexistent-init", "--results-dir", str(tmp_path),
+                         env={"IOWITNESS_BROKEN_BOOT_TARGET": "1"})
     assert "2 errors" in child.stdout, child.stdout[-3000:]
-    [run] = [d for d in tmp_path.iterdir() if d.is_dir() and not d.is_symlink()]
+    run = only_run(tmp_path)
     cases = list(ET.parse(run / "junit.xml").iter("testcase"))
     assert len(cases) == 2
     messages = [e.get("message", "") for c in cases for e in c.iter("error")]

@@ -1,24 +1,17 @@
 """A WARN or an oops without a panic fails the test during which it was logged (with
 the log line), and the next test runs on the same guest."""
 
-import os
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import child_pytest, first_kernel, only_run
 
 
 def test_warn_and_oops_fail_their_test_only(tmp_path, request):
-    kernel = (request.config.getoption("kernel") or ["debian-6.12"])[0]
-    child = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-         "tests/fault_targets/test_kernel_complaints_target.py", "--kernel", kernel, "--results-dir", str(tmp_path)],
-        cwd=REPO, env={**os.environ, "IOWITNESS_COMPLAINTS_TARGET": "1"}, capture_output=True, text=True,
-        timeout=900)
+    kernel = first_kernel(request.config)
+    child = child_pytest("tests/fault_targets/test_kernel_complaints_target.py", "--kernel", kernel,
+                         "--results-dir", str(tmp_path), env={"IOWITNESS_COMPLAINTS_TARGET": "1"})
     assert "2 failed, 1 passed" in child.stdout, child.stdout[-3000:]
-    [run] = [d for d in tmp_path.iterdir() if d.is_dir() and not d.is_symlink()]
+    run = only_run(tmp_path)
     failures = {c.get("name"): f.get("message", "") + (f.text or "")
                 for c in ET.parse(run / "junit.xml").iter("testcase") for f in c.iter("failure")}
     warn, oops = failures[f"test_warns[{kernel}]"], failures[f"test_oopses[{kernel}]"]

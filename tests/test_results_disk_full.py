@@ -2,28 +2,22 @@
 next test runs, and the JUnit file is complete and valid (the run's reserve made
 room for it)."""
 
-import os
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import child_pytest, first_kernel, only_run
 
 
 def test_results_disk_full(tmp_path, request):
-    kernel = (request.config.getoption("kernel") or ["debian-6.12"])[0]
+    kernel = first_kernel(request.config)
     small = tmp_path / "small"
     small.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "iowitness-test", str(small)], check=True)
     try:
-        child = subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-             "tests/fault_targets/test_disk_full_target.py", "--kernel", kernel, "--results-dir", str(small)],
-            cwd=REPO, env={**os.environ, "IOWITNESS_DISK_FULL_TARGET": "1"}, capture_output=True, text=True,
-            timeout=900)
+        child = child_pytest("tests/fault_targets/test_disk_full_target.py", "--kernel", kernel,
+                             "--results-dir", str(small), env={"IOWITNESS_DISK_FULL_TARGET": "1"})
         assert "1 failed, 1 passed" in child.stdout, child.stdout[-3000:] + child.stderr[-2000:]
-        [run] = [d for d in small.iterdir() if d.is_dir() and not d.is_symlink()]
+        run = only_run(small)
         cases = {c.get("name"): c for c in ET.parse(run / "junit.xml").iter("testcase")}
         assert set(cases) == {f"test_fills_the_results_disk[{kernel}]", f"test_after_it[{kernel}]"}
         [failure] = cases[f"test_fills_the_results_disk[{kernel}]"].iter("failure")

@@ -1,15 +1,10 @@
 """--resume RUN: only the tests without a verdict in RUN run again."""
 
-import subprocess
-import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import child_pytest
 
 
 def _pytest(*args):
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    return child_pytest(*args, timeout=300)
 
 
 def test_resume_runs_what_had_no_verdict(tmp_path):

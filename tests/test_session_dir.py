@@ -1,14 +1,10 @@
 """The guest's session dir (keys, QEMU's sockets) must be a path QEMU can take:
 a TMPDIR it cannot use gives one clear boot error, not a QEMU option error."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from vm.guest import SUN_PATH_MAX, session_dir_problem
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import child_pytest, first_kernel
+from vm.vng import SUN_PATH_MAX, session_dir_problem
 
 
 def test_a_plain_short_dir_is_fine():
@@ -31,13 +27,10 @@ def test_the_socket_path_limit_is_counted_with_the_socket_name():
 
 
 def test_a_bad_tmpdir_errors_the_tests_with_one_line_and_leaves_nothing(tmp_path, request):
-    kernel = (request.config.getoption("kernel") or ["debian-6.12"])[0]
     bad = tmp_path / "a,b"
     bad.mkdir()
-    out = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "suites/smoke/test_smoke.py",
-         "--kernel", kernel, "--results-dir", str(tmp_path / "results")],
-        cwd=REPO, env={**os.environ, "TMPDIR": str(bad)}, capture_output=True, text=True, timeout=300)
+    out = child_pytest("suites/smoke/test_smoke.py", "--kernel", first_kernel(request.config),
+                       "--results-dir", str(tmp_path / "results"), env={"TMPDIR": str(bad)}, timeout=300)
     assert out.returncode != 0
     assert "has characters QEMU's -chardev path cannot take; set TMPDIR" in out.stdout + out.stderr
     assert not list(bad.glob("iowitness-vm-*"))

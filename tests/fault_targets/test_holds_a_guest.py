@@ -9,7 +9,14 @@ import pytest
 TARGET = os.environ.get("IOWITNESS_FAULT_TARGET")
 
 
-@pytest.mark.skipif(not TARGET, reason="only run as the child of tests/test_signals.py")
+pytestmark = pytest.mark.skipif(not TARGET, reason="only run as the child of tests/test_signals.py")
+
+
+def test_first(guest):
+    """A test that ends before the signal: it keeps its testcase."""
+    assert guest.sh("echo alive") == "alive\n"
+
+
 def test_hold_the_guest_until_interrupted(guest):
     Path(TARGET).write_text(str(guest.proc.pid))
     guest.run("sleep 600", timeout=700)

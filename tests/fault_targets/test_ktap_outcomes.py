@@ -18,7 +18,7 @@ def test_fails(guest):
     assert guest.sh("echo 1") == "2\n", "planted failure"
 
 
-@pytest.mark.features("no-such-feature")
+@pytest.mark.features("aio-memlock")
 def test_lacks_a_feature(guest):
     pass
 

@@ -1,5 +1,5 @@
 """What each witness must show while N tasks wait on one CPU, derived from the
-kernel's rules (../shared/KERNEL-FACTS.md §4-§7, sources cited per row).
+kernel's rules (docs/kernel-rules.md §4-§7, sources cited per row).
 
 Bounds use the window length W (guest monotonic clock), HZ, the CPU count read
 in the guest, and an idle baseline measured just before (stray waits of other
@@ -26,10 +26,10 @@ from suites.witnesses.observe import Hold, Span
 from suites.witnesses.procfs import USER_HZ
 
 # Share of a window /proc/stat may not account on a CPU (see check_hold): measured
-# up to 4.9% under TCG here (30 of 614 ticks, CI of session 9), doubled.
+# up to 4.9% under TCG here (30 of 614 ticks in a CI run), doubled.
 LOST_TICKS = 0.10
 
-SRC_STATE = "proc(5) /proc/pid/stat field 3; KERNEL-FACTS §6"
+SRC_STATE = "proc(5) /proc/pid/stat field 3; docs/kernel-rules.md §6"
 SRC_LOAD = "kernel/sched/loadavg.c calc_load(): active = nr_running + nr_uninterruptible"
 SRC_BLOCKED = "fs/proc/stat.c: procs_blocked = nr_iowait(), the sum of rq->nr_iowait"
 SRC_IOWAIT = ("kernel/time/tick-sched.c update_ts_time_stats(): idle time is iowait "
@@ -46,7 +46,7 @@ SRC_TRACER = "fixtures/tracers/offcpu_iowait.bt: sched_switch prev_state + curta
 
 @dataclass(frozen=True)
 class Wait:
-    """How the tasks wait: a row of KERNEL-FACTS §6's table."""
+    """How the tasks wait: a row of docs/kernel-rules.md §6's table."""
 
     state: str  # 'D' or 'S'
     iowait: bool  # in_iowait set while asleep

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from harness.faults import FAIL, IowitnessError
 from suites.witnesses.offcpu import OffCpuTracer, Sleep
 from suites.witnesses.procfs import (
     CpuTimes,
@@ -145,8 +146,13 @@ class Hold:
         return self.reports[pid].blkio_ticks - self.window.before.tasks[pid].blkio_ticks
 
 
-class HoldError(AssertionError):
-    """The hold itself went wrong (a workload failed, or woke too early)."""
+class HoldError(IowitnessError):
+    """The hold itself went wrong: a workload failed, did not reach the wait, or
+    woke too early. A finding to look at: the kernel did not let the tasks wait as
+    the scenario needs."""
+
+    fault = "hold failed"
+    status = FAIL
 
 
 def _wait_ready(guest: Guest, procs, timeout: float) -> list[int]:

@@ -1,11 +1,13 @@
 """What changed verdict between two runs, per kernel and scenario.
 
-    python -m harness.compare RUN_A RUN_B [--pair KERNEL_A=KERNEL_B ...]
+    python -m harness.compare RUN_A RUN_B [--pair KERNEL_A=KERNEL_B ...] [--evidence]
 
 Tests are matched by scenario, kernel and the test without its kernel parameter, so
 repeats are folded ("10 pass" vs "9 pass, 1 FAIL"). --pair matches a kernel of run A
 with a differently named one of run B: the baseline build and the patched one,
-e.g. --pair source-6.1=source-6.1-aio-memlock. Exit 0 when nothing changed, 1 when
+e.g. --pair source-6.1=source-6.1-aio-memlock. --evidence compares the evidence
+tables instead: per test, each witness row of A against the row of the same name
+in B (its verdict), and what B added or lost. Exit 0 when nothing changed, 1 when
 something did, 2 on bad input.
 """
 
@@ -51,11 +53,41 @@ def changes(run_a: Path, run_b: Path, pairs: dict[str, str]) -> list[str]:
     return lines
 
 
+def evidence_changes(run_a: Path, run_b: Path) -> tuple[list[str], dict]:
+    """For the tests both runs have (kernel kept, repeats folded): rows whose verdict
+    changed, or that one run has and the other not; and counts of each."""
+    def rows(run: Path) -> dict[tuple[str, str], bool]:
+        out = {}
+        for t in runs.load(run).tables:
+            for r in t.get("rows", []):
+                out[(runs.without_repeat(t["title"]), r["witness"])] = r["ok"]
+        return out
+
+    a, b = rows(run_a), rows(run_b)
+    tests_a, tests_b = {t for t, _ in a}, {t for t, _ in b}
+    lines, counts = [], {"same": 0, "changed": 0, "only A": 0, "only B": 0}
+    for key in sorted(set(a) | set(b)):
+        test, witness = key
+        if key in a and key in b:
+            same = a[key] == b[key]
+            counts["same" if same else "changed"] += 1
+            if not same:
+                was, now = ("ok" if x[key] else "FAIL" for x in (a, b))
+                lines.append(f"CHANGED  {test}: {witness}: {was} -> {now}")
+        elif key in a and test in tests_b:  # a test both ran, a row only A has
+            counts["only A"] += 1
+            lines.append(f"GONE     {test}: {witness}")
+        elif test in tests_a:  # a test both ran, a row only B has
+            counts["only B"] += 1
+    return lines, counts
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m harness.compare", description=__doc__.split("\n\n")[0])
     ap.add_argument("run_a", type=Path)
     ap.add_argument("run_b", type=Path)
     ap.add_argument("--pair", action="append", default=[], metavar="KERNEL_A=KERNEL_B")
+    ap.add_argument("--evidence", action="store_true", help="compare the evidence tables' rows")
     args = ap.parse_args(argv)
     for run in (args.run_a, args.run_b):
         if not runs.is_run(run):
@@ -66,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         print("error: --pair takes KERNEL_A=KERNEL_B", file=sys.stderr)
         return 2
+    if args.evidence:
+        lines, counts = evidence_changes(args.run_a, args.run_b)
+        print("\n".join(lines + [", ".join(f"{v} rows {k}" for k, v in counts.items())]))
+        return 1 if counts["changed"] or counts["only A"] else 0
     lines = changes(args.run_a, args.run_b, pairs)
     print("\n".join(lines) if lines else "no verdict changed")
     return 1 if lines else 0

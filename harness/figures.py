@@ -42,7 +42,7 @@ def _markdown_rows(text: str):
         elif line.startswith("| ") and not line.startswith(("| witness |", "|---")):
             cells = [c.replace("\\|", "|") for c in _CELL_SPLIT.split(line.strip()[2:-2])]
             if len(cells) == 5:
-                yield title, cells[0], cells[2], cells[3] == "ok"
+                yield title, cells[0], cells[2], cells[3].startswith("ok")
 
 
 def spread(observed: list[str]) -> str:

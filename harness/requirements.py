@@ -29,18 +29,27 @@ def _vtuple(text: str) -> tuple[int, ...]:
 
 
 def unmet(item: pytest.Item, guest) -> str | None:
-    for mark in item.iter_markers("features"):
+    return unmet_marks(list(item.iter_markers()), guest)
+
+
+def unmet_marks(marks, guest) -> str | None:
+    """The first of these marks the guest does not meet, as a reason; None if all are met."""
+
+    def by(name):
+        return [m for m in marks if m.name == name]
+
+    for mark in by("features"):
         missing = [f for f in mark.args if f not in guest.kernel.features]
         if missing:
             return f"{guest.kernel.name} lacks catalog feature(s): {', '.join(missing)}"
-    for mark in item.iter_markers("kernel_version"):
+    for mark in by("kernel_version"):
         v = probes.kernel_version(guest)
         lo, hi = mark.kwargs.get("min"), mark.kwargs.get("max")
         if lo and v < _vtuple(lo):
             return f"kernel {'.'.join(map(str, v))} is older than {lo}"
         if hi and v > _vtuple(hi):
             return f"kernel {'.'.join(map(str, v))} is newer than {hi}"
-    kmarks = list(item.iter_markers("kconfig"))
+    kmarks = by("kconfig")
     if kmarks:
         cfg = probes.kconfig(guest)
         if not cfg:
@@ -53,11 +62,11 @@ def unmet(item: pytest.Item, guest) -> str | None:
                     return f"{guest.kernel.name}: {name}={have or 'not set'}, test needs {want}"
                 if not want and have not in ("y", "m"):
                     return f"{guest.kernel.name}: {name} is not set"
-    for mark in item.iter_markers("modules"):
+    for mark in by("modules"):
         for mod in mark.args:
             if not probes.module_available(guest, mod):
                 return f"{guest.kernel.name}: module {mod} is neither loadable nor built in"
-    cmds = [c for mark in item.iter_markers("needs_cmds") for c in mark.args]
+    cmds = [c for mark in by("needs_cmds") for c in mark.args]
     if cmds:
         missing = missing_programs(guest, cmds)
         if missing:

@@ -22,4 +22,14 @@ BEHAVIOURS = {
     "io-uring-iowait-without-d": "io_uring_enter waits in S yet counts as I/O wait (in flight, and idle per kernel)",
     "libaio-getevents-not-iowait": "io_getevents sleeps in S and is no I/O wait anywhere",
     "smoke": "the plumbing: channel, modules, bpftrace, bcc, sysctls",
+    # Tool behaviours users trip over (docs/tools.md), with the upstream reports
+    "io-delay-without-delayacct": "pidstat -d, iotop and atop show no I/O delay with delay accounting off (the "
+                                  "default since 5.14) or switched on after the task forked (Tomas-M/iotop#21, "
+                                  "#38, #50, #75; void-packages#34663)",
+    "iowait-without-a-task-in-d": "mpstat/top/vmstat show a CPU near 100 % iowait while ps and atop show no task "
+                                  "in D: io_uring waits sleep in S with in_iowait (htop#1278, eio#862, "
+                                  "dragonflydb#2181)",
+    "offcputime-state-filter": "offcputime --state 2: bcc counts every D sleep (bitmask), libbpf-tools only "
+                               "__state == 2, missing the vfork parent's TASK_KILLABLE; neither sees an io_uring "
+                               "wait (bcc#3871)",
 }

@@ -1,26 +1,24 @@
 """Fixtures shared by the scenario suites: guest-side workloads, devices and
-modules, the off-CPU tracer (one per guest), witness prerequisites, and evidence
-tables that are saved to the run's results. Their library code lives beside:
-suites/devices.py, suites/cpu_hog.py, suites/holds.py, suites/witnesses/."""
+modules, witness prerequisites, the scene of a test's holds, and evidence tables
+that are saved to the run's results. Their library code lives beside:
+suites/devices.py, suites/cpu_hog.py, suites/holds.py, suites/watch/."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 
 from fixtures import WORKLOADS
 from fixtures.build import build_c
 from fixtures.modules import build_module
-from harness import results, results_space
+from harness import results
+from suites import agreement
 from suites.cpu_hog import CpuHog
 from suites.devices import FrozenExt4, SlowNullb
-from suites.witnesses.evidence import Evidence
-from suites.witnesses.offcpu import OffCpuTracer
+from suites.holds import Scene, io_uring_not_iowait
+from suites.watch.evidence import Evidence
 from vm import probes
 from vm.guest import Guest
 
-_TRACERS = pytest.StashKey[dict]()
 _NULLB = pytest.StashKey[dict]()
 
 
@@ -102,29 +100,32 @@ def frozen_ext4(guest: Guest) -> FrozenExt4:
 
 
 @pytest.fixture
-def offcpu(request, guest: Guest) -> OffCpuTracer:
-    """The off-CPU tracer of this guest, attached on first use and kept for the
-    guest's life (a replacement guest gets a new one)."""
-    tracers = request.config.stash.setdefault(_TRACERS, {})
-    t = tracers.get(id(guest))
-    if t is None or t.guest is not guest or not t.alive():
-        t = tracers[id(guest)] = OffCpuTracer(guest)
-    return t
-
-
-@pytest.fixture
 def evidence(request, run_dir) -> Evidence:
     """The test's evidence table, written to results/<run>/evidence/ whatever the verdict."""
-    ev = Evidence(request.node.nodeid)
+    callspec = getattr(request.node, "callspec", None)
+    kernel = callspec.params.get("kernel_name") if callspec else None
+    ev = Evidence(request.node.nodeid, kernel)
     yield ev
-    if ev.rows:
-        d = run_dir / "evidence"
-        name = results.safe_name(request.node.nodeid)
-        results_space.write(run_dir, d / (name + ".md"), ev.markdown())
-        results_space.write(run_dir, d / (name + ".json"), json.dumps(ev.as_dict(), indent=1))  # for reports
+    if kernel:
+        agreement.of(request.config).add(kernel, ev)
+    ev.save(run_dir, request.node.nodeid)
 
 
 @pytest.fixture
 def plot_path(request, run_dir):
     """Where the test's picture goes: results/<run>/plots/<test>.png."""
     return run_dir / "plots" / (results.safe_name(request.node.nodeid) + ".png")
+
+
+@pytest.fixture
+def scene(request, guest: Guest, block_once, hz, evidence) -> Scene:
+    """The test's holds: baseline, waits, judging (suites/holds.py)."""
+    return Scene(request, guest, block_once, hz, evidence)
+
+
+@pytest.fixture
+def io_uring_iowait(guest) -> None:
+    """Skips where io_uring waits are not I/O wait (suites/holds.py)."""
+    why = io_uring_not_iowait(guest)
+    if why:
+        pytest.skip(why)

@@ -1,18 +1,42 @@
-"""What the dstate and busy_cpu scenarios share: how long a hold waits and is
-watched, how many tasks wait, on which CPU, where each wait sleeps (wchan), and
-the positive control that every "nothing moves" test runs in the same test.
+"""What the dstate and busy_cpu scenarios (and the tools' agreement matrix)
+share: how long a hold waits and is watched, how many tasks wait, on which CPU,
+the workload that makes each wait of suites/waits.py, and a Scene that runs a
+test's holds and judges them.
 
-A hold (suites/witnesses/observe.py) is N tasks pinned to one CPU waiting the
-same way, with every witness read over a window in which all of them wait.
+A hold (suites/watch/hold.py) is N tasks pinned to one CPU waiting the same way,
+with every witness read over a window in which all of them wait.
+
+    def test_my_wait(scene):
+        scene.baseline()
+        scene.hold(MY_WAIT, ["my-mode", "arg"])              # block_once my-mode arg, TASKS times
+        scene.hold(DIRECT_READ, label="control: O_DIRECT read, slow null_blk")   # the positive control
+        scene.evidence.require()
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+
 import pytest
 
 from suites.devices import NULLB_DELAY_S
-from suites.witnesses.expect import D_IOWAIT, check_hold
-from suites.witnesses.observe import hold, quote
+from suites.waits import (
+    AIO_GETEVENTS,
+    DIRECT_READ,
+    FROZEN_WRITER,
+    IO_DESTROY,
+    MSLEEP,
+    MSLEEP_IOWAIT,
+    URING_IDLE,
+    URING_IDLE_IOWAIT,
+    URING_READ,
+    VFORK_PARENT,
+    Wait,
+)
+from suites.watch.hold import Hold, Span, hold, quote, watch
+from suites.watch.judge import check_hold
 from vm import probes
 
 # One load sample (every 5 s + 1 tick, visible 10 ticks later) must fall inside
@@ -25,7 +49,7 @@ assert HOLD_S >= WINDOW_S + 3
 BASELINE_S = 3.0  # the idle baseline each test measures before its holds
 TASKS = 3  # three tasks make loadavg's rise (>= 3 x 8% of a sample) stand out
 # Tasks in S are not in loadavg: counted, six of them would raise load1 by
-# >= 6 x 8% of one sample; the reading must stay below that (witnesses/expect.py).
+# >= 6 x 8% of one sample; the reading must stay below that (witnesses/loadavg.py).
 S_TASKS = 6
 
 # Every hold test reads PSI and delay accounting, with block-device polling quiet.
@@ -34,19 +58,15 @@ MARKS = [
     pytest.mark.usefixtures("psi", "delayacct", "quiet_block_polling"),
 ]
 
-# Where each wait sleeps, as /proc/pid/wchan names it (get_wchan() skips
-# scheduler functions): the function of the kernel's source that sleeps.
-WCHAN_MSLEEP = {"msleep"}  # kernel/time/timer.c msleep() -> schedule_timeout
-WCHAN_VFORK = {"wait_for_vfork_done", "kernel_clone"}  # kernel/fork.c
-# block/fops.c __blkdev_direct_IO_simple(): submit_bio_wait() for one bio
-WCHAN_DIRECT_READ = {"submit_bio_wait", "__blkdev_direct_IO_simple", "blkdev_direct_IO"}
-WCHAN_IO_DESTROY = {"__x64_sys_io_destroy", "__se_sys_io_destroy", "__do_sys_io_destroy"}  # fs/aio.c
-WCHAN_FROZEN = {"percpu_rwsem_wait", "__percpu_down_read", "percpu_down_read",
-                "mnt_want_write", "path_openat"}  # kernel/locking/percpu-rwsem.c, fs/namespace.c
-WCHAN_IO_URING = {"io_cqring_wait", "__io_cqring_wait_schedule", "io_cqring_wait_schedule",
-                  "__do_sys_io_uring_enter", "__x64_sys_io_uring_enter"}  # io_uring/io_uring.c
-WCHAN_AIO = {"read_events", "do_io_getevents", "__do_sys_io_getevents",
-             "__x64_sys_io_getevents"}  # fs/aio.c
+
+def io_uring_not_iowait(guest) -> str | None:
+    """Why io_uring waits are not I/O wait on this kernel, or None: 8a796565cec3
+    ("io_uring: Use io_schedule* in cqring wait") is in mainline 6.5 and stable
+    6.1.39; earlier kernels wait in plain schedule()."""
+    v = probes.kernel_version(guest)
+    if v >= (6, 5) or (6, 1, 39) <= v < (6, 2):
+        return None
+    return f"{guest.kernel.name}: io_uring waits are not I/O wait before 8a796565cec3 (6.5, 6.1.39)"
 
 
 def task_cpu(guest) -> int:
@@ -54,8 +74,119 @@ def task_cpu(guest) -> int:
     return probes.online_cpus(guest) - 1
 
 
-def direct_read_control(guest, evidence, block_once: str, device: str, base, hz: int, tracer) -> None:
+@dataclass(frozen=True)
+class Workload:
+    """How a wait is made: block_once's arguments (given the scene), how many tasks,
+    what must be there before the baseline (`setup`: the slow device, the module,
+    the filesystem), what is done just before the hold (`prepare`: a freeze) and
+    what ends the wait when the workload cannot (`release`: a thaw)."""
+
+    args: Callable[[Scene], list]
+    tasks: int = TASKS
+    release: Callable[[Scene], Callable[[], None]] | None = None
+    prepare: Callable[[Scene], None] | None = None
+    setup: Callable[[Scene], object] | None = None
+
+
+def _frozen(scene: Scene):
+    return scene.fixture("frozen_ext4")
+
+
+# The workload of each wait of suites/waits.py (fixtures/workloads/block_once.c).
+def _device(scene: Scene):
+    return scene.device()
+
+
+def _module(scene: Scene):
+    return scene.fixture("dsleep")
+
+
+WORKLOADS: dict[str, Workload] = {
+    DIRECT_READ.name: Workload(lambda s: ["pread-direct", s.device()], setup=_device),
+    MSLEEP.name: Workload(lambda s: ["dsleep", s.ms, 0], setup=_module),
+    MSLEEP_IOWAIT.name: Workload(lambda s: ["dsleep", s.ms, 1], setup=_module),
+    VFORK_PARENT.name: Workload(lambda s: ["vfork", s.ms]),
+    IO_DESTROY.name: Workload(lambda s: ["aio-destroy", s.device()], setup=_device),
+    FROZEN_WRITER.name: Workload(lambda s: ["append", _frozen(s).path], release=lambda s: _frozen(s).thaw,
+                                 prepare=lambda s: _frozen(s).freeze(), setup=_frozen),
+    URING_READ.name: Workload(lambda s: ["uring-read", s.device()], tasks=S_TASKS, setup=_device),
+    URING_IDLE.name: Workload(lambda s: ["uring-idle", s.ms], tasks=S_TASKS),
+    AIO_GETEVENTS.name: Workload(lambda s: ["aio-getevents", s.device()], tasks=S_TASKS, setup=_device),
+}
+
+
+class Scene:
+    """One test's holds on its guest: the idle baseline, each wait's workload (with
+    a CPU hog on the tasks' CPU if asked), and every witness's judgement written to
+    the test's evidence table."""
+
+    def __init__(self, request, guest, block_once: str, hz: int, evidence):
+        self.request, self.guest, self.block_once, self.hz, self.evidence = request, guest, block_once, hz, evidence
+        self.cpu = task_cpu(guest)
+        self.ms = int(HOLD_S * 1000)
+        self.base: Span | None = None
+        self.phases: list[tuple[str, Span]] = []  # for a picture of per-CPU time
+        from harness import results
+        run_dir = request.getfixturevalue("run_dir")
+        self.outputs = run_dir / "tools" / results.safe_name(request.node.nodeid)  # the tools' raw output
+
+    def fixture(self, name: str):
+        """A fixture the wait needs (the slow device, the module, the frozen fs, the hog),
+        set up on first use."""
+        return self.request.getfixturevalue(name)
+
+    def device(self) -> str:
+        return self.fixture("slow_nullb").device()
+
+    def setup(self, *waits: Wait) -> None:
+        """What these waits' workloads need in place before the baseline is measured
+        (loading the slow device scans it: I/O wait that is not the test's)."""
+        for wait in waits:
+            known = WORKLOADS.get(wait.name)
+            if known and known.setup:
+                known.setup(self)
+
+    def baseline(self) -> Span:
+        """The idle baseline the holds' "nothing moves" bounds are scaled from."""
+        self.base = watch(self.guest, BASELINE_S)
+        self.phases.append(("idle baseline", self.base))
+        return self.base
+
+    def hold(self, wait: Wait, args: list | None = None, label: str | None = None, hog: bool = False,
+             tasks: int | None = None, decide: Callable[[Hold], Wait] | None = None,
+             on_ready: Callable[[], None] | None = None) -> Hold:
+        """The tasks wait as `wait` says (its workload, or block_once `args`), every
+        witness watches, and their rows go into the evidence table. `decide`: the
+        wait's class is read from the hold itself (a behaviour recorded per kernel)."""
+        known = WORKLOADS.get(wait.name)
+        if args is None and known is None:
+            raise ValueError(f"no workload for the wait {wait.name!r}: give block_once's args")
+        self.setup(wait)
+        if known and known.prepare:
+            known.prepare(self)
+        argv = args if args is not None else known.args(self)
+        n = tasks or (known.tasks if known else TASKS)
+        release = known.release(self) if known and known.release else None
+        if self.base is None:
+            self.baseline()
+        label = label or wait.name
+        with self.fixture("cpu_hog").on(self.cpu) if hog else nullcontext():
+            h = hold(self.guest, [quote(self.block_once, *argv)] * n, self.cpu, WINDOW_S, wait, release=release,
+                     label=label, outputs=self.outputs, on_ready=on_ready)
+        if decide:
+            h.wait = decide(h)
+        check_hold(self.evidence, h, self.base, self.hz, label, hog)
+        self.phases.append((label, h.window))
+        return h
+
+
+def control(scene: Scene) -> Hold:
     """The positive control: the same tasks waiting for O_DIRECT reads of the slow
     device, real I/O wait, must move every witness a "nothing moves" hold left still."""
-    h = hold(guest, [quote(block_once, "pread-direct", device)] * TASKS, task_cpu(guest), WINDOW_S, tracer=tracer)
-    check_hold(evidence, h, base, D_IOWAIT, hz, WCHAN_DIRECT_READ, "control: O_DIRECT read, slow null_blk")
+    return scene.hold(DIRECT_READ, label="control: O_DIRECT read, slow null_blk")
+
+
+def uring_idle_class(h: Hold) -> Wait:
+    """Whether an io_uring wait with nothing in flight is I/O wait, as this kernel's
+    procs_blocked shows it (docs/kernel-rules.md §4): every witness must agree."""
+    return URING_IDLE_IOWAIT if min(h.window.blocked) >= h.n else URING_IDLE

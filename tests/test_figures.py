@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness import figures, runs
-from suites.witnesses.evidence import Evidence
+from suites.watch.evidence import Evidence
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="iowitness">
 <testcase classname="suites.x.test_x" name="test_a[k1-1-2]" time="1"/>

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from suites.witnesses import loadavg
-from suites.witnesses.evidence import Evidence
-from suites.witnesses.offcpu import parse as parse_sleeps
-from suites.witnesses.procfs import (
+from suites.waits import AIO_GETEVENTS, FROZEN_WRITER
+from suites.watch import loadavg
+from suites.watch.evidence import Evidence
+from suites.watch.hold import Hold, Snapshot, Span
+from suites.watch.offcpu import parse as parse_sleeps
+from suites.watch.procfs import (
     CpuTimes,
     parse_loadavg,
     parse_local_timer_interrupts,
@@ -16,6 +18,7 @@ from suites.witnesses.procfs import (
     parse_stat,
     parse_task_stat,
 )
+from suites.watch.witness import Seen
 
 STAT = """cpu  736 0 1304 13780 304 0 47 0 0 0
 cpu0 395 0 722 6964 16 0 24 0 0 0
@@ -139,15 +142,21 @@ def test_evidence_table_and_verdict():
         ev.require()
 
 
+def snap(t, stat=STAT, psi=(0, 0), load1="1.00", tasks=None, wchan=None, group=None, cgroup="/cg"):
+    """A Snapshot as a hold takes it: the files' texts."""
+    tasks, wchan = tasks or {}, wchan or {}
+    files = {"/proc/stat": stat, "/proc/pressure/io": _psi_text(*psi), "/proc/loadavg": f"{load1} 0.5 0.2 1/90 7\n",
+             **{f"/proc/{p}/stat": text for p, text in tasks.items()},
+             **{f"/proc/{p}/wchan": text for p, text in wchan.items()}}
+    if group is not None:
+        files[f"{cgroup}/io.pressure"] = _psi_text(*group)
+    return Snapshot(t, files, tuple(tasks), cgroup if group is not None else None)
+
+
 def test_cpu_time_plot_writes_a_png(tmp_path):
-    from suites.witnesses.observe import Snapshot, Span
-    from suites.witnesses.plot import cpu_time_plot
+    from suites.watch.plot import cpu_time_plot
 
-    def snap(t, shift):
-        text = STAT.replace("cpu1 341", f"cpu1 {341 + shift}")
-        return Snapshot(t, parse_stat(text), parse_pressure(PRESSURE), parse_loadavg("1.00 0.5 0.2 1/90 7\n"), {}, {})
-
-    samples = [snap(10 + i * 0.25, 25 * i) for i in range(5)]
+    samples = [snap(10 + i * 0.25, STAT.replace("cpu1 341", f"cpu1 {341 + 25 * i}")) for i in range(5)]
     out = cpu_time_plot(tmp_path / "p.png", "test", [("phase", Span(samples[0], samples[-1], samples))])
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -162,27 +171,35 @@ def test_local_timer_interrupts():
         parse_local_timer_interrupts("           CPU0\n")
 
 
-def _psi(some: int, full: int):
-    return parse_pressure(f"some avg10=0.00 avg60=0.00 avg300=0.00 total={some}\n"
-                          f"full avg10=0.00 avg60=0.00 avg300=0.00 total={full}\n")
+def _psi_text(some: int, full: int) -> str:
+    return (f"some avg10=0.00 avg60=0.00 avg300=0.00 total={some}\n"
+            f"full avg10=0.00 avg60=0.00 avg300=0.00 total={full}\n")
+
+
+def _judge(witness, window: Span, base: Span, wait, n: int = 1) -> Evidence:
+    """One witness's rows for a hold of `n` task(s) on CPU 1 (a unit of its own)."""
+    pids = list(window.before.pids) or list(range(1, n + 1))
+    h = Hold(wait, 1, pids, window, {p: parse_task_stat(TASK) for p in pids}, window.before.cgroup)
+    ev = Evidence("t")
+    witness.judge(ev, Seen(h, base, 250, "", False, None))
+    return ev
 
 
 def _psi_rows(system_growth: int, group_growth: int | None) -> dict:
-    """check_hold's PSI rows for 3 tasks in D (not iowait) over a 6 s window."""
-    from suites.witnesses.expect import D_NOT_IOWAIT, check_hold
-    from suites.witnesses.observe import Hold, Snapshot, Span
+    """The PSI witnesses' rows for tasks in D (not iowait) over a 6 s window."""
+    from suites.witnesses import psi, psi_group
 
-    def snap(t, system, group):
-        return Snapshot(t, parse_stat(STAT), _psi(system, system), parse_loadavg("1.00 0.5 0.2 1/90 7\n"),
-                        {426: parse_task_stat(TASK)}, {426: "percpu_rwsem_wait"},
-                        None if group is None else _psi(group, group))
-
-    base = Span(snap(0, 100, None), snap(6, 100, None), [snap(0, 100, None), snap(6, 100, None)])
-    window = [snap(10, 100, 0), snap(16, 100 + system_growth, group_growth)]
-    h = Hold(1, [426], Span(window[0], window[1], window), {426: parse_task_stat(TASK)})
-    ev = Evidence("t")
-    check_hold(ev, h, base, D_NOT_IOWAIT, 250)
-    return {r.witness: r.ok for r in ev.rows if "PSI" in r.witness}
+    task = {426: TASK}
+    base = Span(snap(0, psi=(100, 100)), snap(6, psi=(100, 100)), [snap(0, psi=(100, 100)), snap(6, psi=(100, 100))])
+    g0 = None if group_growth is None else (0, 0)
+    window = [snap(10, psi=(100, 100), tasks=task, group=g0),
+              snap(16, psi=(100 + system_growth,) * 2, tasks=task,
+                   group=None if group_growth is None else (group_growth, group_growth))]
+    rows = {}
+    for w in (psi.WITNESS, psi_group.WITNESS):
+        ev = _judge(w, Span(window[0], window[1], window), base, FROZEN_WRITER)
+        rows.update({r.witness: r.ok for r in ev.rows})
+    return rows
 
 
 def test_psi_of_the_tasks_cgroup_is_judged_not_the_system_wide_file():
@@ -199,22 +216,17 @@ def test_psi_of_the_tasks_cgroup_is_judged_not_the_system_wide_file():
 def _load_row(before: str, after: str, running_seen: int) -> tuple[bool, str, list[str]]:
     """The 'loadavg does not count it' row for 6 tasks in S over a 6.08 s window
     at HZ=250, with `running_seen` the most procs_running in any sample; and the notes."""
-    from suites.witnesses.expect import _check_load_not_counted
-    from suites.witnesses.observe import Snapshot, Span
+    from suites.witnesses import loadavg as witness
 
-    def snap(t, load1, running):
-        stat = parse_stat(STAT.replace("procs_running 1", f"procs_running {running}")
-                          .replace("procs_blocked 3", "procs_blocked 0"))
-        return Snapshot(t, stat, _psi(0, 0), parse_loadavg(f"{load1} 0.5 0.2 1/90 7\n"), {}, {})
+    def at(t, load1, running):
+        stat = STAT.replace("procs_running 1", f"procs_running {running}").replace("procs_blocked 3", "procs_blocked 0")
+        return snap(t, stat, load1=load1)
 
-    base = Span(snap(0, before, 1), snap(3, before, 1), [snap(0, before, 1), snap(3, before, 1)])
-    window = [snap(10, before, 1), snap(13, before, running_seen), snap(16.08, after, 1)]
-    ev = Evidence("t")
-    _check_load_not_counted(ev, "", Span(window[0], window[-1], window), base, 6, 250)
+    base = Span(at(0, before, 1), at(3, before, 1), [at(0, before, 1), at(3, before, 1)])
+    window = [at(10, before, 1), at(13, before, running_seen), at(16.08, after, 1)]
+    ev = _judge(witness.WITNESS, Span(window[0], window[-1], window), base, AIO_GETEVENTS, n=6)
     (row,) = ev.rows
     return row.ok, row.predicted, ev.notes
-
-
 def test_load_row_tells_counted_from_not_counted_whatever_the_samples_saw_of_others():
     # Soak, 48c0363: 4 others seen; 6 counted tasks would give at least 1.84 from 1.48.
     ok, predicted, notes = _load_row("1.48", "1.36", 4)

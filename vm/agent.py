@@ -249,6 +249,12 @@ def op_write_file(req):
     return {}
 
 
+def op_clock(req):
+    """The guest's CLOCK_MONOTONIC and wall clock at one instant: tools stamp their
+    output with wall-clock time, witnesses place it in monotonic windows."""
+    return {"monotonic": time.clock_gettime(time.CLOCK_MONOTONIC), "realtime": time.time()}
+
+
 def op_hello(req):
     return {"ready": True, "pid": os.getpid()}
 
@@ -314,6 +320,11 @@ def serve_port(name):
 
 
 def main():
+    # Started in the background by a shell (vm/guest_hold.sh), the agent inherits
+    # SIGINT ignored, and so would everything it starts: a program stopped with
+    # SIGINT as from a terminal (a Python tool's KeyboardInterrupt, which Python
+    # only installs when SIGINT is not ignored) would never see it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     if len(sys.argv) == 3 and sys.argv[1] == "--port":
         serve_port(sys.argv[2])
     else:

@@ -192,6 +192,11 @@ class AgentChannel:
         texts = {p: (None if d is None else _text(d)) for p, d in r["data"].items()}
         return r["t0"], r["t1"], texts
 
+    def clock(self) -> tuple[float, float]:
+        """(guest CLOCK_MONOTONIC, guest wall-clock time) at one instant."""
+        r = self.request("clock")
+        return r["monotonic"], r["realtime"]
+
     def write_file(self, path: str, data: bytes, mode: int | None = None) -> None:
         fields = {"path": path, "data": base64.b64encode(data).decode()}
         if mode is not None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from fixtures import WORKLOADS
 from fixtures.build import build_c
-from suites.witnesses.evidence import Evidence
+from suites.watch.evidence import Evidence
 from vm.channel import Background
 from vm.guest import Guest
 

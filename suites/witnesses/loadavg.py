@@ -1,94 +1,53 @@
-"""The kernel's load average arithmetic, to derive what /proc/loadavg must show.
-
-include/linux/sched/loadavg.h and kernel/sched/loadavg.c (6.1, 6.12):
-every LOAD_FREQ = 5*HZ+1 ticks, avenrun = calc_load(avenrun, EXP_1, active)
-where active = nr_running + nr_uninterruptible (fixed point, FSHIFT = 11), and
-the new value is applied up to 10 ticks after the sample instant
-(calc_global_load: "sample_window + 10"). /proc/loadavg prints
-LOAD_INT/LOAD_FRAC of avenrun + FIXED_1/200 (fs/proc/loadavg.c).
-"""
+"""load1 in /proc/loadavg over the window, against the kernel's load arithmetic
+(suites/watch/loadavg.py; docs/kernel-rules.md §9): tasks counted in loadavg
+raise it by at least what calc_load() gives; tasks in S must leave it below that."""
 
 from __future__ import annotations
 
-import math
+from suites.watch import loadavg as model
+from suites.watch.witness import Witness
 
-FSHIFT = 11
-FIXED_1 = 1 << FSHIFT
-EXP_1 = 1884  # 1/exp(5sec/1min) as fixed-point
-
-
-def calc_load(load: int, exp: int, active: int) -> int:
-    newload = load * exp + active * (FIXED_1 - exp)
-    if active >= load:
-        newload += FIXED_1 - 1
-    return newload // FIXED_1
+SOURCE = "kernel/sched/loadavg.c calc_load(): active = nr_running + nr_uninterruptible"
 
 
-def printed(avenrun: int) -> int:
-    """What /proc/loadavg shows for a fixed-point avenrun, in hundredths."""
-    x = avenrun + FIXED_1 // 200
-    return (x >> FSHIFT) * 100 + (((x & (FIXED_1 - 1)) * 100) >> FSHIFT)
+class LoadAvgWitness(Witness):
+    name = "loadavg"
+    title = "load1 (/proc/loadavg)"
+    order = 30
+    kind = "proc"
+
+    def files(self, pids, cgroup):
+        return ["/proc/loadavg"]
+
+    def judge(self, ev, seen) -> None:
+        w, n, W, hz, p = seen.window, seen.n, seen.W, seen.hz, seen.p
+        before, after = (model.hundredths(x.load.load1) for x in (w.before, w.after))
+        if seen.wait.loadavg:
+            samples = model.samples_within(W, hz)
+            most = model.samples_at_most(W, hz)
+            least = model.load1_lower_bound(before, n, samples, most)
+            ev.check(f"{p}loadavg counts it", samples >= 1 and after >= least,
+                     f"load1 >= {least / 100:.2f} ({samples}-{most} sample(s) of >= {n} active "
+                     f"from {before / 100:.2f})", f"{before / 100:.2f} -> {after / 100:.2f}", SOURCE)
+            return
+        # Tasks in S are not in nr_uninterruptible. Whether a sleeping task is
+        # counted is a test of its own state (kernel/sched/core.c __schedule():
+        # sched_contributes_to_load, TASK_UNINTERRUPTIBLE without NOLOAD), so the
+        # n tasks, all in the same wait, are counted all or none: the reading must
+        # stay below the least load1 the window would show with the n tasks
+        # counted. How far the other tasks explain the reading is a note, not a
+        # check: samples every ~250 ms cannot see what is active at the instants
+        # calc_load() samples (two soak runs: 4 others seen, and 1 seen while 2
+        # were active at a sample).
+        samples = model.samples_at_most(W, hz)
+        counted = model.load1_lower_bound(before, n, model.samples_within(W, hz), samples)
+        ev.check(f"{p}loadavg does not count it", after < counted,
+                 f"load1 < {counted / 100:.2f} (the least with the {n} tasks counted, from {before / 100:.2f})",
+                 f"{before / 100:.2f} -> {after / 100:.2f}", SOURCE)
+        others = max(s.stat.procs_running for s in w.samples) + max(seen.base.blocked)
+        most = model.load1_upper_bound(before, others, samples)
+        ev.note(f"{p}loadavg: the {others} others seen active in samples explain up to {most / 100:.2f} "
+                f"over up to {samples} sample(s); read {after / 100:.2f}")
 
 
-def hundredths(shown: float) -> int:
-    return round(shown * 100)
-
-
-def smallest_avenrun(shown: int) -> int:
-    """The smallest fixed-point avenrun that /proc/loadavg prints as `shown` hundredths."""
-    lo = max(0, (shown - 2) * FIXED_1 // 100)
-    while printed(lo) < shown:
-        lo += 1
-    return lo
-
-
-def largest_avenrun(shown: int) -> int:
-    """The largest fixed-point avenrun that /proc/loadavg prints as `shown` hundredths."""
-    hi = (shown + 2) * FIXED_1 // 100
-    while printed(hi) > shown:
-        hi -= 1
-    return hi
-
-
-def samples_within(window_s: float, hz: int) -> int:
-    """Load samples surely taken and applied inside a window: one per LOAD_FREQ,
-    each visible 10 ticks after its instant (calc_global_load)."""
-    period = (5 * hz + 1) / hz
-    return max(0, math.floor((window_s - 11 / hz) / period))
-
-
-def load1_lower_bound(shown_before: int, tasks: int, fewest: int, most: int | None = None) -> int:
-    """The least load1 (hundredths) the kernel can show after between `fewest`
-    and `most` updates (just `fewest` if `most` is not given) during which at
-    least `tasks` tasks were counted as active, from a reading of `shown_before`
-    hundredths. calc_load is monotonic in load and active, so more activity only
-    raises it; the number of updates matters both ways: below `tasks` each one
-    raises the load, above it each one lowers it (toward `tasks`)."""
-    load = smallest_avenrun(shown_before)
-    for _ in range(fewest):
-        load = calc_load(load, EXP_1, tasks * FIXED_1)
-    least = printed(load)
-    for _ in range(fewest, most or fewest):
-        load = calc_load(load, EXP_1, tasks * FIXED_1)
-        least = min(least, printed(load))
-    return least
-
-
-def samples_at_most(window_s: float, hz: int) -> int:
-    """Load samples that can become visible inside a window: one per LOAD_FREQ,
-    plus one taken just before the window opened and applied inside it."""
-    period = (5 * hz + 1) / hz
-    return math.floor(window_s / period) + 1
-
-
-def load1_upper_bound(shown_before: int, active: int, samples: int) -> int:
-    """The most load1 (hundredths) the kernel can show after up to `samples`
-    updates during which at most `active` tasks were counted, from a reading of
-    `shown_before`. From above the fixed point calc_load decays, from below it
-    rises: the largest of the iterates (0 to `samples` of them) bounds both."""
-    load = largest_avenrun(shown_before)
-    most = printed(load)
-    for _ in range(samples):
-        load = calc_load(load, EXP_1, active * FIXED_1)
-        most = max(most, printed(load))
-    return most
+WITNESS = LoadAvgWitness()

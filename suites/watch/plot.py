@@ -12,7 +12,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-from suites.witnesses.observe import Span  # noqa: E402
+from suites.watch.hold import Span  # noqa: E402
 
 # (label, fields of CpuTimes summed, colour)
 BANDS = (

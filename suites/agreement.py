@@ -1,0 +1,108 @@
+"""What every witness said about every wait, per kernel, over a session: the
+agreement matrix's cells, gathered from the evidence tables the scenario tests
+write (each row tagged with its witness and wait), and filled in by the tools
+suite (suites/tools/) where a wait was not observed on a kernel yet.
+
+MATRIX is its rows: the waits of suites/waits.py as the scenarios make them,
+the D waits that are not I/O first, then the I/O waits with the CPU idle and
+with a hog on it, then the waits in S.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import pytest
+
+from suites.waits import (
+    AIO_GETEVENTS,
+    BUSY_CPU,
+    DIRECT_READ,
+    FROZEN_WRITER,
+    IO_DESTROY,
+    MSLEEP,
+    MSLEEP_IOWAIT,
+    URING_IDLE_IOWAIT,
+    URING_READ,
+    VFORK_PARENT,
+    Wait,
+)
+from suites.watch.evidence import Evidence, Row
+
+
+@dataclass(frozen=True)
+class Case:
+    """A row of the matrix: a wait, with or without a hog on the tasks' CPU."""
+
+    wait: Wait
+    hog: bool = False
+    marks: tuple = ()  # what the wait needs of the kernel
+    behaviours: tuple[str, ...] = ()  # documented behaviours its tools tests show (suites/catalog.py)
+
+    @property
+    def name(self) -> str:
+        return self.wait.name + (BUSY_CPU if self.hog else "")
+
+    @property
+    def id(self) -> str:
+        return self.name.replace(" ", "-").replace(",", "")
+
+    def param(self):
+        marks = [pytest.mark.behaviour(*self.behaviours)] if self.behaviours else ()
+        return pytest.param(self, id=self.id, marks=marks)
+
+    def unmet(self, guest) -> str | None:
+        """Why this guest cannot show the wait (its requirement marks, and for
+        io_uring the kernel's iowait rule), or None."""
+        from harness.requirements import unmet_marks
+        from suites.holds import io_uring_not_iowait
+        why = unmet_marks([m.mark for m in self.marks], guest)
+        if why is None and self.wait in (URING_READ, URING_IDLE_IOWAIT):
+            why = io_uring_not_iowait(guest)
+        return why
+
+
+_URING = (pytest.mark.kconfig("CONFIG_IO_URING"),)
+MATRIX = (
+    Case(VFORK_PARENT, behaviours=("offcputime-state-filter",)),
+    Case(MSLEEP),
+    Case(IO_DESTROY, marks=(pytest.mark.kconfig("CONFIG_AIO"),)),
+    Case(FROZEN_WRITER, marks=(pytest.mark.modules("loop"), pytest.mark.kconfig("CONFIG_EXT4_FS"),
+                               pytest.mark.needs_cmds("fsfreeze", "mkfs.ext4", "losetup"))),
+    Case(DIRECT_READ),
+    Case(DIRECT_READ, hog=True),
+    Case(MSLEEP_IOWAIT),
+    Case(MSLEEP_IOWAIT, hog=True),
+    Case(URING_READ, marks=_URING, behaviours=("offcputime-state-filter",)),
+    Case(URING_IDLE_IOWAIT, marks=_URING),  # the wait's class is the kernel's (suites/holds.py)
+    Case(AIO_GETEVENTS, marks=(pytest.mark.kconfig("CONFIG_AIO"),)),
+)
+
+
+class Agreement:
+    """Rows per (kernel, wait, witness), and why a witness did not run on a wait."""
+
+    def __init__(self):
+        self.rows: dict[tuple[str, str, str], list[Row]] = defaultdict(list)
+        self.absent: dict[tuple[str, str, str], str] = {}
+        self.seen: set[tuple[str, str]] = set()  # (kernel, wait) observed this session
+
+    def add(self, kernel: str, ev: Evidence) -> None:
+        for r in ev.rows:
+            if r.by and r.wait:
+                self.rows[(kernel, r.wait, r.by)].append(r)
+                self.seen.add((kernel, r.wait))
+        for a in ev.absent:
+            self.absent.setdefault((kernel, a["wait"], a["by"]), a["why"])
+            self.seen.add((kernel, a["wait"]))
+
+
+AGREEMENT = pytest.StashKey[Agreement]()
+
+
+def of(config) -> Agreement:
+    """The session's agreement (created on first use)."""
+    if AGREEMENT not in config.stash:
+        config.stash[AGREEMENT] = Agreement()
+    return config.stash[AGREEMENT]

@@ -1,0 +1,95 @@
+"""An evidence table: per witness, what the kernel's rules predict (and where the
+rule is written), what was observed, and the verdict. A test asserts the whole
+table at once, so a failure shows every witness, not just the first to disagree.
+
+Rows written while a witness judges a hold are tagged with the witness (`by`)
+and the wait (`wait`): the agreement matrix (harness/agreement.py) is built from
+those tags. A row marked `blind` predicts that the witness cannot see the wait
+(by its design: what it reads does not change); it passes when the witness indeed
+shows nothing, and makes the matrix cell "blind" rather than "agrees".
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Row:
+    witness: str
+    predicted: str
+    observed: str
+    ok: bool
+    source: str
+    by: str = ""  # the witness module that wrote it (suites/witnesses/<by>.py)
+    wait: str = ""  # the wait it judged (suites/waits.py name)
+    blind: bool = False
+
+
+class Evidence:
+    def __init__(self, title: str, kernel: str | None = None):
+        self.title = title
+        self.kernel = kernel  # the catalog name of the kernel it was observed on
+        self.rows: list[Row] = []
+        self.notes: list[str] = []
+        self.absent: list[dict] = []  # witnesses that could not run on a wait, and why
+        self.columns: dict[str, dict] = {}  # the witnesses that wrote rows: their title, kind, order
+        self._tags: dict = {}
+
+    @contextmanager
+    def tagged(self, by: str, wait: str, **column):
+        """Rows written inside are the witness `by`'s about the wait `wait`
+        (`column`: what the matrix shows of the witness: title, kind, order)."""
+        self.columns.setdefault(by, column)
+        old, self._tags = self._tags, {"by": by, "wait": wait}
+        try:
+            yield self
+        finally:
+            self._tags = old
+
+    def check(self, witness: str, ok: bool, predicted: str, observed: str, source: str,
+              blind: bool = False) -> bool:
+        self.rows.append(Row(witness, predicted, observed, bool(ok), source, blind=blind, **self._tags))
+        return bool(ok)
+
+    def note(self, text: str) -> None:
+        """A figure recorded for the reader, not asserted."""
+        self.notes.append(text)
+
+    def not_run(self, why: str) -> None:
+        """The tagged witness did not run on this wait (not installed, needs BTF, ...)."""
+        self.absent.append({**self._tags, "why": why})
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.rows)
+
+    def markdown(self) -> str:
+        lines = [f"### {self.title}", "", "| witness | predicted | observed | verdict | source |",
+                 "|---|---|---|---|---|"]
+        for r in self.rows:
+            verdict = ("ok" if r.ok else "**FAIL**") + (" (blind)" if r.blind else "")
+            cells = (r.witness, r.predicted, r.observed, verdict, r.source)
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        lines += [""] + [f"- {n}" for n in self.notes]
+        lines += [f"- {a['by']} on {a['wait']}: not run ({a['why']})" for a in self.absent]
+        return "\n".join(lines) + "\n"
+
+    def as_dict(self) -> dict:
+        return {"title": self.title, "kernel": self.kernel, "ok": self.ok, "rows": [asdict(r) for r in self.rows],
+                "notes": self.notes, "absent": self.absent, "columns": self.columns}
+
+    def save(self, run_dir, name: str) -> None:
+        """results/<run>/evidence/<name>.md and .json (the reports read the JSON)."""
+        from harness import results, results_space
+        if self.rows or self.absent:
+            d = run_dir / "evidence"
+            name = results.safe_name(name)
+            results_space.write(run_dir, d / (name + ".md"), self.markdown())
+            results_space.write(run_dir, d / (name + ".json"), json.dumps(self.as_dict(), indent=1))
+
+    def require(self) -> None:
+        if not self.ok:
+            raise AssertionError(f"witnesses disagree with the kernel's rules:\n{self.markdown()}")

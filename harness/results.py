@@ -39,8 +39,26 @@ def _version(cmd: list[str]) -> str:
         return "unknown"
 
 
+def tool_versions() -> dict:
+    """The witnesses' programs: each one's path, Debian package and version, and
+    whether it is the user's own build (--tool)."""
+    from kernels import cache
+    from suites.witnesses import registered
+    out = {}
+    for w in registered():
+        if not w.package:
+            continue
+        unpacked = cache.root() / "tools" / w.package / ".version"
+        if unpacked.exists():
+            ver = unpacked.read_text().strip() + " (unpacked)"
+        else:
+            ver = _version(["dpkg-query", "-W", "-f=${Version}", w.package])
+        out[w.name] = {"program": w.program, "package": w.package, "version": ver, "own_build": w.overridden}
+    return out
+
+
 def write_environment(run_dir: Path, kernels: dict, guests: dict, options,
-                      emulator_retries: dict | None = None) -> None:
+                      emulator_retries: dict | None = None, tools: dict | None = None) -> None:
     """environment.json: what ran, on what, with what (rewritten as it grows)."""
     from importlib.metadata import version
     env = {
@@ -56,6 +74,7 @@ def write_environment(run_dir: Path, kernels: dict, guests: dict, options,
         "guests": guests,
         # boots lost to the TCG stale-int3 race and booted again (vm/console.py)
         "emulator_retries": emulator_retries or {},
+        "tools": tools or {},
     }
     tmp = run_dir / ".environment.json.tmp"
     tmp.write_text(json.dumps(env, indent=1))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from harness import requirements
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,8 +34,35 @@ def pytest_addoption(parser):
                      "(implies --vm-ssh)")
     g.addoption("--vm-ssh", action="store_true",
                 help="boot guests with SSH (a NIC and sshd; commands never need it)")
+    g.addoption("--tool", action="append", default=[], metavar="NAME=PATH",
+                help="run this build of a witness's tool instead of the packaged one (repeatable), e.g. "
+                     "--tool offcputime-bcc=$HOME/bcc/tools/offcputime.py; the guest sees it read-only")
 
 
 def pytest_configure(config):
     for name, doc in requirements.MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {doc}")
+    tools = config.getoption("tool")
+    if tools:
+        from suites.watch.witness import OVERRIDES
+        OVERRIDES.update(parse_tools(tools))
+
+
+def parse_tools(specs: list[str]) -> dict[str, str]:
+    """--tool NAME=PATH values, checked: a witness of that name, an executable file."""
+    import os
+
+    from suites.witnesses import registered
+    names = {w.name for w in registered()}
+    out = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise pytest.UsageError(f"--tool {spec}: expected NAME=PATH")
+        if name not in names:
+            raise pytest.UsageError(f"--tool {spec}: no witness named {name} (one of {', '.join(sorted(names))})")
+        full = Path(path).expanduser().resolve()
+        if not full.is_file() or not os.access(full, os.X_OK):
+            raise pytest.UsageError(f"--tool {spec}: {full} is not an executable file")
+        out[name] = str(full)
+    return out

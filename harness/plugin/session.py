@@ -27,6 +27,7 @@ class RunState:
         self.kernel_errors: dict[str, KernelError] = {}
         self.guest_facts: dict[str, dict] = {}
         self.pool = GuestPool(options, run_dir / "console", on_boot=self._booted)
+        self.tools: dict | None = None  # the witnesses' programs and versions, read at the first boot
 
     def _booted(self, guest: Guest) -> None:
         self.guest_facts[guest.label] = {
@@ -39,8 +40,10 @@ class RunState:
 
     def write_environment(self) -> None:
         try:
+            if self.tools is None and self.guest_facts:
+                self.tools = results.tool_versions()
             results.write_environment(self.run_dir, self.kernels, self.guest_facts, self.options,
-                                      self.pool.emulator_retries)
+                                      self.pool.emulator_retries, self.tools)
         except OSError as e:  # a full results disk: the verdicts matter more
             print(f"iowitness: environment.json not written: {e}", file=sys.stderr)
 

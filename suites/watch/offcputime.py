@@ -1,0 +1,115 @@
+"""What the offcputime tools show of a hold: per task, its time off CPU in
+sleeps recorded under the uninterruptible-state filter (`--state 2`), only sleeps
+of at least 1 s (`-m 1000000`: the waits are several seconds; short sleeps of the
+same tasks, e.g. page-ins, are left out).
+
+A tool that counts a wait's state records each task's whole sleep, at least the
+window (it switched out before the window opened and in after it closed, both
+while the tool ran); a tool that does not, records nothing of it. Which states
+count is the tool's own filter, read from its source: the prediction for each
+wait is that filter applied to the wait's task_struct.__state
+(docs/kernel-rules.md §6).
+
+Both tools print only when they are stopped, and both take long to start under
+TCG (bcc compiles its BPF C, ~30-60 s; libbpf-tools loads the kernel's BTF,
+~7 s): one process per guest traces every hold, and the holds are judged when it
+is stopped, by the tools suite (suites/tools/), whose testcase per wait carries
+the rows; the scenario's own table says so in a note.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import weakref
+
+from suites.watch.evidence import Evidence
+from suites.watch.witness import Witness
+
+TASK_UNINTERRUPTIBLE = 2
+_OWNER = re.compile(r"^\s+-\s+(.*) \((\d+)\)$")
+
+
+def parse(text: str) -> dict[int, int]:
+    """Microseconds off CPU per pid, summed over its stacks (the default output:
+    stack lines, then "-  comm (pid)", then the total)."""
+    totals: dict[int, int] = {}
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        m = _OWNER.match(line)
+        if m and i + 1 < len(lines) and lines[i + 1].strip().isdigit():
+            pid = int(m[2])
+            totals[pid] = totals.get(pid, 0) + int(lines[i + 1].strip())
+    return totals
+
+
+def counts(rule: str, task_state: int, state: int = TASK_UNINTERRUPTIBLE) -> bool:
+    """Whether a switch-out in `task_state` passes the tool's `--state` filter."""
+    return bool(task_state & state) if rule == "bitmask" else task_state == state
+
+
+class OffcputimeWitness(Witness):
+    kind = "tool"
+    deferred = True  # judged when stopped: settle()
+    rule = "bitmask"  # or "equality": how the tool's --state filter tests prev->__state
+    source = ""
+    ready_timeout = 600.0
+
+    def __init__(self):
+        self._procs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._pending: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def command(self) -> str:
+        return f"{self.program} --state {TASK_UNINTERRUPTIBLE} -m 1000000"
+
+    def wait_ready(self, guest, proc) -> None:
+        raise NotImplementedError
+
+    def setup(self, guest) -> None:
+        proc = self._procs.get(guest)
+        if proc is not None and guest.poll(proc).rc is None:
+            return
+        # CPU 0: the scenarios' tasks use the last CPU (suites/holds.py task_cpu).
+        proc = guest.spawn(f"exec taskset -c 0 {self.command()}", keep=True)
+        self._procs[guest] = proc
+        self.wait_ready(guest, proc)
+
+    def judge(self, ev, seen) -> None:
+        self._pending.setdefault(seen.hold.run.guest, []).append(seen)
+        ev.note(f"{seen.p}{self.name}: judged when it is stopped (it prints only then): suites/tools")
+
+    def settle(self, guest) -> Evidence:
+        """Stop the guest's tool and judge every hold it traced; their rows."""
+        ev = Evidence(f"{self.name} on {guest.label}")
+        pending, proc = self._pending.pop(guest, []), self._procs.pop(guest, None)
+        if not pending or proc is None:
+            return ev
+        guest.signal(proc, signal.SIGINT, group=False)
+        r = guest.wait(proc, timeout=300)
+        for seen in pending:
+            seen.hold.run.keep(self.name, f"$ {self.command()}\n{r.stdout}\n--- stderr\n{r.stderr}")
+        totals = parse(r.stdout)
+        for seen in pending:
+            with ev.tagged(self.name, seen.case, title=self.title, kind=self.kind, order=self.order):
+                if r.rc != 0:
+                    ev.check(f"{seen.p}{self.name}", False, "runs and reports",
+                             f"exited {r.rc}: {r.stderr.strip()[-300:]}", self.source)
+                else:
+                    self.judge_totals(ev, seen, totals)
+        return ev
+
+    def judge_totals(self, ev, seen, totals: dict[int, int]) -> None:
+        wait, p = seen.wait, seen.p
+        shown = ", ".join(f"{pid}: {totals.get(pid, 0) / 1e6:.2f} s" for pid in seen.hold.pids)
+        test = f"__state & {TASK_UNINTERRUPTIBLE}" if self.rule == "bitmask" else f"__state == {TASK_UNINTERRUPTIBLE}"
+        if counts(self.rule, wait.task_state):
+            least = int(seen.W * 1e6)
+            ev.check(f"{p}{self.name}", all(totals.get(pid, 0) >= least for pid in seen.hold.pids),
+                     f">= {seen.W:.2f} s each in D ({test} holds for __state {wait.task_state:#x})", shown,
+                     self.source)
+        else:
+            why = f"{test} is false for __state {wait.task_state:#x}"
+            if wait.state == "D" or wait.iowait:
+                why += " though the kernel " + ("shows D" if wait.state == "D" else "counts it as I/O wait")
+            ev.check(f"{p}{self.name}", not any(totals.get(pid, 0) for pid in seen.hold.pids),
+                     f"nothing recorded ({why})", shown, self.source, blind=wait.state == "D" or wait.iowait)

@@ -1,0 +1,93 @@
+"""iotop-c `iotop-c -b -t -P -d 1 -p PID` (the hold's first task: -p takes one;
+reading all the guest's tasks each second costs a sixth of a CPU under TCG):
+per process its IO% each second, from
+taskstats' blkio_delay_total (ns): the delta over the interval, capped at 100
+(iotop-c 1.23 src/views.c create_diff()); the frame's time after `|` (-t).
+
+The kernel adds a sleep's delay when it ends (docs/kernel-rules.md §5): a task
+shows IO% 0 while it waits, and its whole delay (capped) in the interval it wakes
+in; delay accounting must be on (kernel.task_delayacct, set by the tests'
+`delayacct` fixture) or every IO% is 0. iotop's -o ("only processes actually
+doing I/O") lists a task only in an interval in which it read or wrote bytes
+(src/view_batch.c: config.f.only): a read's bytes are counted when it is
+submitted (block/blk-core.c, task_io_account_read()), its delay when the task
+wakes, so -o never lists a task for its I/O wait. The run here is without -o;
+what -o would list is read from the same frames."""
+
+from __future__ import annotations
+
+import re
+
+from suites.watch.tools import ToolWitness, epoch_of_datetime
+
+SOURCE = ("iotop-c 1.23 src/views.c: IO% = blkio_delay_total delta / interval, capped at 100; "
+          "src/view_batch.c: -o lists tasks with read/write bytes only")
+_FRAME = re.compile(r"^Total DISK READ.*\|\s*\w{3} (\w{3})\s+(\d+) (\d\d:\d\d:\d\d) (\d{4})")
+_ROW = re.compile(r"^\s*(\d+)\s+\S+\s+\S+\s+([\d.]+)\s+\S+\s+([\d.]+)\s+\S+\s+([\d.?]+)\s+%\s+([\d.]+)\s+%")
+_MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+
+
+def parse(text: str) -> list[tuple[float, int, float, float, float]]:
+    """(frame time, pid, read, write, IO%) per listed task."""
+    t, rows = None, []
+    for line in text.splitlines():
+        f = _FRAME.match(line.strip())
+        if f:
+            month = _MONTHS.index(f[1]) + 1
+            t = epoch_of_datetime(f"{f[4]}-{month:02d}-{int(f[2]):02d} {f[3]}")
+            continue
+        m = _ROW.match(line)
+        if m and t is not None:
+            rows.append((t, int(m[1]), float(m[2]), float(m[3]), float(m[5])))
+    return rows
+
+
+def judge_io_percent(ev, seen, tool: str, rows, cap: float, source: str, pids=None) -> None:
+    """Rows shared by the iotop tools: what IO% each of the hold's tasks (or
+    `pids`) shows while it waits and in all, and whether -o would list it."""
+    p, pids = seen.p, list(pids or seen.hold.pids)
+    _, end = seen.wall_window
+    mine = [(t, pid, r, w, io) for t, pid, r, w, io in rows if pid in pids]
+    # Frames that ended before the window closed: every task still waited then.
+    first = {pid: min((t for t, q, *_ in mine if q == pid), default=None) for pid in pids}
+    during = [io for t, pid, _r, _w, io in mine if t > first[pid] and t + 1 <= end]
+    if during:
+        ev.check(f"{p}{tool} IO% while they wait", all(io == 0 for io in during),
+                 "0 in each interval that ended inside the window (the delay is added when the sleep ends)",
+                 ", ".join(f"{io:g}" for io in during), source, blind=seen.hold.delayed)
+    else:
+        ev.note(f"{p}{tool}: no frame ended while the tasks waited (it started late: a Python start under TCG)")
+    most = {pid: max((io for _, q, _r, _w, io in mine if q == pid), default=None) for pid in pids}
+    shown = ", ".join(f"{pid}: {'not listed' if m is None else f'{m:g}'}" for pid, m in most.items())
+    if seen.hold.delayed:
+        ev.check(f"{p}{tool} IO% in all", all(m is not None and m >= cap for m in most.values()),
+                 f"{cap:g} (capped) in the interval each wakes in: its delay, >= W, over 1 s", shown, source)
+        o_listed = [pid for _, pid, r, w, io in mine if io > 0 and (r or w)]
+        ev.check(f"{p}{tool} -o lists them for the wait", not o_listed,
+                 "never: -o lists tasks moving bytes, and a wait's bytes are counted at submission",
+                 ", ".join(map(str, o_listed)) or "not listed with its IO%", source, blind=True)
+    else:
+        why = "no sleep with in_iowait" if not seen.wait.iowait else "no delay record: delay accounting was off at fork"
+        ev.check(f"{p}{tool} IO% in all", all(m is not None and m == 0 for m in most.values()),
+                 f"0 in every interval ({why})", shown, source, blind=seen.wait.iowait)
+
+
+class IotopC(ToolWitness):
+    name = "iotop-c"
+    title = "iotop-c -b (IO% per task)"
+    order = 260
+    package = "iotop-c"
+    programs = ("iotop-c",)
+    follows_pids = True
+
+    def command(self, run) -> str:
+        return f"{self.program} -b -t -P -d 1 -p {run.pids[0]}"
+
+    def parse(self, result, run):
+        return parse(result.stdout)
+
+    def judge(self, ev, seen) -> None:
+        judge_io_percent(ev, seen, "iotop-c", seen.mine, 100, SOURCE, pids=seen.hold.pids[:1])
+
+
+WITNESS = IotopC()

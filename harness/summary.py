@@ -17,7 +17,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from harness import ktap, runs
+from harness import agreement, ktap, runs
 from harness.runs import Case, Run
 
 ORDER = ("failed", "error", "skipped", "passed")
@@ -53,6 +53,14 @@ def markdown(run: Run) -> str:
     lines += ["| scenario | " + " | ".join(kernels) + " |", "|---" * (len(kernels) + 1) + "|"]
     for s in scenarios:
         lines.append(f"| {s} | " + " | ".join(cell_text(cells.get((s, k), {})) for k in kernels) + " |")
+    mats = agreement.matrices(run)
+    if mats:
+        lines += ["", "## Agreement: what each witness said of each wait", "",
+                  "agrees / disagrees (its number is not what the kernel's rule and its own computation give) / "
+                  "blind (it cannot see the wait, by its design) / n/a (it did not run); why in the evidence below.",
+                  ""]
+        for m in mats.values():
+            lines += [agreement.markdown(m)]
     bad = not_passed(cases)
     if bad:
         lines += ["", "## Not passed", ""]
@@ -79,6 +87,7 @@ def markdown(run: Run) -> str:
 _CSS = """body{font-family:sans-serif;margin:2em;max-width:110em}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #bbb;padding:.3em .6em;text-align:left;vertical-align:top}th{background:#eee}
 .passed{background:#d7f5d7}.failed,.error{background:#f8c8c8}.skipped{background:#f3f0c8}.mixed{background:#f8e0b0}
+.na{background:#e4e4e4}table.agreement th,table.agreement td{font-size:85%}
 code{font-size:90%}img{max-width:100%;border:1px solid #ccc}"""
 
 
@@ -105,6 +114,13 @@ def page(run: Run) -> str:
                       for k in kernels)
         out.append(f"<tr><th>{e(s)}</th>{row}</tr>")
     out.append("</table>")
+    mats = agreement.matrices(run)
+    if mats:
+        out.append("<h2 id='agreement'>Agreement: what each witness said of each wait</h2><p>agrees / disagrees "
+                   "(its number is not what the kernel's rule and its own computation give) / blind (it cannot see "
+                   "the wait, by its design) / n/a (it did not run). Hover a cell for why; the rows are in the "
+                   "evidence below.</p>")
+        out += [agreement.page(m) for m in mats.values()]
     bad = not_passed(cases)
     if bad:
         out.append("<h2>Not passed</h2><table><tr><th>verdict</th><th>test</th><th>reason</th></tr>")

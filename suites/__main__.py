@@ -2,9 +2,17 @@
 
     python -m suites reproduce --list
     python -m suites reproduce NAME [--kernel K ...] [--shell] [-- PYTEST_ARGS]
+    python -m suites tools [--kernel K ...] [--tool NAME=PATH ...] [-- PYTEST_ARGS]
+    python -m suites plant-bug NAME [--kernel K ...]    # the tools suite catches a broken build
     python -m suites summary RUN_DIR        # results/<run>/summary.md and .html
     python -m suites compare RUN_A RUN_B [--pair KA=KB]
     python -m suites kcidb RUN_DIR [-o FILE]
+
+tools runs the tools suite (suites/tools/: does each observability tool tell
+the truth about each wait?) and prints the agreement matrix per kernel; --tool
+runs a build of a tool of your own instead of the packaged one. Exit code: 0
+every tool agreed (or is blind by design), 1 one disagreed, 3 a test errored,
+2 bad input.
 
 reproduce boots the kernel(s), runs the behaviour's tests, and prints each test's
 verdict and its evidence table (witness, what the kernel's rules predict and where
@@ -23,7 +31,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness import compare, kcidb, results, runs, summary
+from harness import agreement, compare, kcidb, results, runs, summary
 from kernels import catalog
 from kernels.errors import KernelError
 from suites.catalog import BEHAVIOURS
@@ -56,6 +64,26 @@ def report(run: runs.Run) -> str:
     return "\n".join(out)
 
 
+def run_pytest(args, pytest_args: list[str]) -> runs.Run | int:
+    """pytest with these arguments and the command's --kernel choices, in the
+    results dir: the run it wrote, or the exit code to give (2 bad input, 3 no result)."""
+    try:
+        for name in args.kernel:
+            catalog.get(name)
+    except KernelError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    base = Path(args.results_dir)
+    before = runs.entries(base)
+    cmd = [sys.executable, "-m", "pytest", *pytest_args, "-p", "no:cacheprovider", "-q", "--results-dir", str(base)]
+    cmd += [a for k in args.kernel for a in ("--kernel", k)]
+    rc = subprocess.run(cmd, cwd=REPO).returncode
+    new = runs.new_runs(base, before)
+    if not new:
+        return 2 if rc in (4, 5) else 3  # pytest refused the arguments, or died before any result
+    return runs.load(new[-1])
+
+
 def reproduce(args, extra: list[str]) -> int:
     if args.list or not args.name:
         print(list_behaviours())
@@ -65,31 +93,30 @@ def reproduce(args, extra: list[str]) -> int:
         print(f"error: no behaviour named {args.name!r}" + (f" (did you mean {', '.join(near)}?)" if near else "")
               + "; see --list", file=sys.stderr)
         return 2
-    try:
-        for name in args.kernel:
-            catalog.get(name)
-    except KernelError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    base = Path(args.results_dir)
-    before = runs.entries(base)
     # The tests that show it carry its marker (suites/catalog.py, harness/plugin/markers.py).
-    cmd = [sys.executable, "-m", "pytest", "suites", "--behaviour", args.name, "-p", "no:cacheprovider", "-q",
-           "--results-dir", str(base)]
-    cmd += [a for k in args.kernel for a in ("--kernel", k)]
-    if args.shell:
-        cmd += ["--shell-after", "-s"]
-    rc = subprocess.run(cmd + extra, cwd=REPO).returncode
-    new = runs.new_runs(base, before)
-    if not new:
-        return 2 if rc in (4, 5) else 3  # pytest refused the arguments, or died before any result
-    run = runs.load(new[-1])
+    run = run_pytest(args, ["suites", "--behaviour", args.name, *(["--shell-after", "-s"] if args.shell else []),
+                            *extra])
+    if isinstance(run, int):
+        return run
     print(f"\n# {args.name}: {BEHAVIOURS[args.name]}\n")
     print(report(run))
     code = exit_code(run.cases)
     print(f"verdict: {['reproduced', 'NOT reproduced', '', 'ERROR', 'skipped'][code]} "
           f"(exit {code}); summary: {run.path / 'summary.html'}")
     return code
+
+
+def tools(args, extra: list[str]) -> int:
+    run = run_pytest(args, ["suites/tools/test_agreement.py", *(a for t in args.tool for a in ("--tool", t)), *extra])
+    if isinstance(run, int):
+        return run
+    print()
+    for m in agreement.matrices(run).values():
+        print(agreement.text(m))
+    code = exit_code(run.cases)
+    print(f"{'every tool agreed' if code in (0, 4) else 'a tool disagreed' if code == 1 else 'ERROR'} "
+          f"(exit {code}); summary: {run.path / 'summary.html'}")
+    return 0 if code == 4 else code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,6 +133,15 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--kernel", action="append", default=[])
     r.add_argument("--shell", action="store_true", help="a guest shell after each test, before its cleanup")
     r.add_argument("--results-dir", default=str(REPO / "results"))
+    t = sub.add_parser("tools", help="does each observability tool tell the truth about each wait? the matrix")
+    t.add_argument("--kernel", action="append", default=[])
+    t.add_argument("--tool", action="append", default=[], metavar="NAME=PATH",
+                   help="run your build of a tool instead of the packaged one")
+    t.add_argument("--results-dir", default=str(REPO / "results"))
+    b = sub.add_parser("plant-bug", help="copy a script tool with a planted bug; show the tools suite catch it")
+    b.add_argument("name")
+    b.add_argument("--kernel", action="append", default=[])
+    b.add_argument("--results-dir", default=str(REPO / "results"))
     s = sub.add_parser("summary", help="write a run's summary.md and summary.html")
     s.add_argument("run")
     c = sub.add_parser("compare", help="what changed verdict between two runs")
@@ -115,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.cmd == "reproduce":
         return reproduce(args, extra)
+    if args.cmd == "tools":
+        return tools(args, extra)
+    if args.cmd == "plant-bug":
+        from suites import planted
+        return planted.main(args.name, args.kernel, Path(args.results_dir))
     if args.cmd == "summary":
         return summary.main([args.run])
     if args.cmd == "compare":

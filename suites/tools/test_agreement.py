@@ -1,0 +1,74 @@
+"""Does each observability tool tell the truth about each wait, on this kernel?
+
+One test per (tool, wait, kernel): the tool's rows for that wait, as a hold
+judged them (each row: what the tool showed, what the kernel's rule and the
+tool's own computation predict, the sources). A wait the scenario suites
+(dstate, busy_cpu) observed on this kernel in the same session is taken from
+them; the waits they did not are observed here, all on the first test that needs
+one (baseline, each wait's hold, every witness), so the tools that are stopped to
+be read (the offcputime tools) trace them in one go. A tool that is not
+installed skips with why; a tool that cannot see a wait by design passes on rows
+saying so (the agreement matrix calls it blind).
+
+    python -m suites tools [--kernel K ...]     # these tests, then the matrix per kernel
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from suites import agreement
+from suites.agreement import MATRIX
+from suites.holds import MARKS, Scene, uring_idle_class
+from suites.waits import URING_IDLE_IOWAIT
+from suites.watch.evidence import Evidence
+from suites.witnesses import registered
+
+pytestmark = MARKS
+TOOLS = [w for w in registered() if w.kind == "tool"]
+
+
+def observe_missing(request, guest, block_once, hz, store) -> None:
+    """Every wait this session's tests need that was not observed on this kernel
+    yet (and that it can show), in one scene, judged by every witness."""
+    kernel = guest.kernel.name
+    needed = {it.callspec.params["case"] for it in request.session.items
+              if it.originalname == "test_tool" and it.callspec.params.get("kernel_name") == kernel}
+    missing = [c for c in MATRIX if c in needed and (kernel, c.name) not in store.seen and not c.unmet(guest)]
+    if not missing:
+        return
+    ev = Evidence(f"{kernel}: waits observed by the tools suite", kernel)
+    scene = Scene(request, guest, block_once, hz, ev)
+    scene.setup(*(c.wait for c in missing))
+    scene.baseline()
+    for c in missing:
+        scene.hold(c.wait, hog=c.hog, decide=uring_idle_class if c.wait is URING_IDLE_IOWAIT else None)
+    store.add(kernel, ev)
+    ev.save(request.getfixturevalue("run_dir"), f"tools-observed-{kernel}")
+
+
+@pytest.mark.parametrize("case", [c.param() for c in MATRIX])
+@pytest.mark.parametrize("tool", TOOLS, ids=[w.name for w in TOOLS])
+def test_tool(tool, case, guest, block_once, hz, request, evidence):
+    why = case.unmet(guest)
+    if why:
+        pytest.skip(why)
+    store = agreement.of(request.config)
+    kernel = guest.kernel.name
+    observe_missing(request, guest, block_once, hz, store)
+    for w in registered():
+        if w.deferred:
+            settled = w.settle(guest)
+            if settled.rows:
+                settled.kernel = kernel
+                store.add(kernel, settled)
+                settled.save(request.getfixturevalue("run_dir"), f"{w.name}-{guest.label}")
+    rows = store.rows.get((kernel, case.name, tool.name), [])
+    with evidence.tagged(tool.name, case.name, title=tool.title, kind=tool.kind, order=tool.order):
+        for r in rows:
+            evidence.check(r.witness, r.ok, r.predicted, r.observed, r.source, blind=r.blind)
+    why = store.absent.get((kernel, case.name, tool.name))
+    if not rows and why:
+        pytest.skip(f"{tool.name} on {case.name}: {why}")
+    assert rows, f"{tool.name} wrote no row about {case.name} on {kernel}"
+    evidence.require()

@@ -23,8 +23,10 @@ from suites.watch.procfs import USER_HZ
 from suites.watch.witness import Witness, baseline_ceiling
 
 # Share of a window /proc/stat may not account on a CPU (see judge): measured up
-# to 4.9% under TCG here (30 of 614 ticks in a CI run), doubled.
-LOST_TICKS = 0.10
+# to 4.9% under TCG here (30 of 614 ticks in a CI run) with the other CPU idle,
+# and up to 12.2% (76 of 624) with the tools under test running there (a CI
+# run of the whole suite, debian-6.1): doubled.
+LOST_TICKS = 0.25
 SOURCE = ("kernel/time/tick-sched.c update_ts_time_stats(): idle time is iowait "
           "while nr_iowait_cpu(cpu) > 0; rq->nr_iowait is per runqueue (kernel/sched/core.c)")
 

@@ -70,3 +70,4 @@ AIO_GETEVENTS = _wait("libaio io_getevents", "S", False, False, TASK_INTERRUPTIB
                       "read_events", "do_io_getevents", "__do_sys_io_getevents", "__x64_sys_io_getevents")
 
 BUSY_CPU = ", hog on its CPU"  # a hold's wait with a CPU hog on the tasks' CPU is its own matrix row
+NO_DELAYACCT = ", no delay accounting at fork"  # and so is one whose tasks have no delay record

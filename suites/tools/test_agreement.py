@@ -32,9 +32,9 @@ def observe_missing(request, guest, block_once, hz, store) -> None:
     """Every wait this session's tests need that was not observed on this kernel
     yet (and that it can show), in one scene, judged by every witness."""
     kernel = guest.kernel.name
-    needed = {it.callspec.params["case"] for it in request.session.items
+    needed = {it.callspec.params["case"].name for it in request.session.items
               if it.originalname == "test_tool" and it.callspec.params.get("kernel_name") == kernel}
-    missing = [c for c in MATRIX if c in needed and (kernel, c.name) not in store.seen and not c.unmet(guest)]
+    missing = [c for c in MATRIX if c.name in needed and (kernel, c.name) not in store.seen and not c.unmet(guest)]
     if not missing:
         return
     ev = Evidence(f"{kernel}: waits observed by the tools suite", kernel)

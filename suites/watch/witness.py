@@ -25,7 +25,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from suites.waits import BUSY_CPU, Wait
+from suites.waits import BUSY_CPU, NO_DELAYACCT, Wait
 from suites.watch.evidence import Evidence
 from suites.watch.hold import Hold, HoldRun, Span
 from vm import probes
@@ -84,8 +84,11 @@ class Seen:
 
     @property
     def case(self) -> str:
-        """The wait as a row of the agreement matrix."""
-        return self.wait.name + (BUSY_CPU if self.hog else "")
+        """The wait as a row of the agreement matrix (a hold whose tasks forked with
+        delay accounting off is a row of its own: the delay witnesses are blind there)."""
+        run = self.hold.run
+        return (self.wait.name + (BUSY_CPU if self.hog else "")
+                + (NO_DELAYACCT if run is not None and not run.delayacct else ""))
 
 
 class Witness:
@@ -125,7 +128,9 @@ class Witness:
             unset = [s for s in self.kconfig if cfg.get(s) not in ("y", "m")]
             if unset:
                 return f"kernel without {', '.join(unset)}"
-        wanted = ([self.program] if self.programs else []) + list(self.programs[1:])
+        if self.kind == "tool" and not self.program:
+            return f"not packaged: give a build with --tool {self.name}=PATH"
+        wanted = ([self.program] if self.program else []) + list(self.programs[1:])
         if wanted:
             from harness.requirements import missing_programs
             missing = missing_programs(guest, wanted)

@@ -213,6 +213,41 @@ def test_psi_of_the_tasks_cgroup_is_judged_not_the_system_wide_file():
     assert _psi_rows(0, None) == {"PSI io some": True, "PSI io full": True}
 
 
+def _stalled_rows(system_growth: int, group_growth: int, spread: float, cpus: int = 2) -> dict:
+    """The PSI some rows for tasks in I/O wait over a 6 s window whose two
+    snapshots each took `spread` seconds to read."""
+    from dataclasses import replace
+
+    from suites.waits import DIRECT_READ
+    from suites.witnesses import psi, psi_group
+
+    stat = STAT if cpus == 2 else "\n".join(ln for ln in STAT.splitlines() if not ln.startswith("cpu1"))
+    task = {426: TASK}
+    base = Span(snap(0, stat), snap(6, stat), [snap(0, stat), snap(6, stat)])
+    window = [replace(snap(10, stat, tasks=task, group=(0, 0)), spread=spread),
+              replace(snap(16, stat, psi=(system_growth, 0), tasks=task, group=(group_growth, 0)), spread=spread)]
+    rows = {}
+    for w in (psi.WITNESS, psi_group.WITNESS):
+        h = Hold(DIRECT_READ, cpus - 1, [426], Span(window[0], window[1], window), {426: parse_task_stat(TASK)}, "/cg")
+        ev = Evidence("t")
+        w.judge(ev, Seen(h, base, 250, "", False, None))
+        rows.update({r.witness: r.ok for r in ev.rows if "some" in r.witness})
+    return rows
+
+
+def test_psi_some_bounds_allow_the_read_edges_and_no_more():
+    # Each file is read somewhere inside its snapshot's reads: a 6 s window whose
+    # snapshots took 6 ms each can be 6 ms shorter for one file (seen: 3 ms short).
+    edges_ok = {"PSI io some": True, "PSI io some (the tasks' cgroup)": True}
+    assert _stalled_rows(2_997_000, 5_994_000, 0.006) == edges_ok
+    assert _stalled_rows(2_996_000, 5_993_000, 0.006) == {k: False for k in edges_ok}
+    assert _stalled_rows(2_997_000, 5_994_000, 0.0) == {k: False for k in edges_ok}
+    # The group's only non-idle CPU is the tasks': W, not W/ncpu, at any CPU count.
+    assert _stalled_rows(5_994_000, 3_100_000, 0.006) == {"PSI io some": True, "PSI io some (the tasks' cgroup)": False}
+    assert _stalled_rows(5_994_000, 5_994_000, 0.006, cpus=1) == edges_ok
+    assert _stalled_rows(5_993_000, 5_994_000, 0.006, cpus=1) == {**edges_ok, "PSI io some": False}
+
+
 def _load_row(before: str, after: str, running_seen: int) -> tuple[bool, str, list[str]]:
     """The 'loadavg does not count it' row for 6 tasks in S over a 6.08 s window
     at HZ=250, with `running_seen` the most procs_running in any sample; and the notes."""

@@ -68,6 +68,7 @@ class Snapshot:
     files: dict[str, str | None]  # path -> text (None: could not be read, e.g. a task that exited)
     pids: tuple[int, ...] = ()
     cgroup: str | None = None
+    spread: float = 0.0  # seconds the reads took: each file was read within t +- spread/2
 
     def text(self, path: str) -> str | None:
         return self.files.get(path)
@@ -105,7 +106,7 @@ class Snapshot:
 def snapshot(guest: Guest, files: list[str], pids=(), cgroup: str | None = None) -> Snapshot:
     paths = list(dict.fromkeys([*CORE_FILES, *(f"/proc/{p}/stat" for p in pids), *files]))
     t0, t1, texts = guest.read_files(paths)
-    return Snapshot((t0 + t1) / 2, texts, tuple(pids), cgroup)
+    return Snapshot((t0 + t1) / 2, texts, tuple(pids), cgroup, spread=t1 - t0)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,12 @@ class Span:
     @property
     def seconds(self) -> float:
         return self.after.t - self.before.t
+
+    @property
+    def edges(self) -> float:
+        """How much shorter than `seconds` the span between two reads of one file
+        can be: each end was read somewhere within its snapshot's reads."""
+        return (self.before.spread + self.after.spread) / 2
 
     def cpu(self, n: int) -> CpuTimes:
         return self.after.stat.cpus[n] - self.before.stat.cpus[n]

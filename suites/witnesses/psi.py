@@ -26,9 +26,11 @@ class PsiSystem(Witness):
         some_ceiling = baseline_ceiling(base.some_us, base, W)
         full_ceiling = baseline_ceiling(base.full_us, base, W)
         if seen.wait.iowait:
-            least = int(W * 1e6 / seen.ncpu)
+            # The file is read somewhere inside each snapshot: W less its edges.
+            least = int((W - w.edges) * 1e6 / seen.ncpu)
             ev.check(f"{p}PSI io some", w.some_us >= least,
-                     f">= {least} us (W/{seen.ncpu}: CPU {seen.cpu} stalled all W, weighted by non-idle time)",
+                     f">= {least} us ((W - {w.edges * 1e3:.1f} ms read edges)/{seen.ncpu}: CPU {seen.cpu} "
+                     "stalled all W, weighted by non-idle time)",
                      f"+{w.some_us} us", SOURCE)
             if seen.hog:
                 # full needs no runnable task on a CPU with an iowait task (psi.c
@@ -42,9 +44,9 @@ class PsiSystem(Witness):
                 # run there) the weighting leaves no more room than that.
                 busy = w.cpu(seen.cpu).busy
                 lost = math.ceil(LOST_TICKS * W * USER_HZ)
-                least_full = int((W - (busy + lost) / USER_HZ) * 1e6 / seen.ncpu)
+                least_full = int((W - w.edges - (busy + lost) / USER_HZ) * 1e6 / seen.ncpu)
                 ev.check(f"{p}PSI io full", w.full_us >= least_full,
-                         f">= {least_full} us ((W - CPU {seen.cpu} busy - {lost} lost ticks)/{seen.ncpu})",
+                         f">= {least_full} us ((W - read edges - CPU {seen.cpu} busy - {lost} lost ticks)/{seen.ncpu})",
                          f"+{w.full_us} us", SOURCE)
         elif w.group_some_us is not None:
             # Judged on the tasks' own cgroup (psi_group.py): the system-wide file

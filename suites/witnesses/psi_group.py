@@ -26,10 +26,13 @@ class PsiGroup(Witness):
             return
         if seen.wait.iowait:
             # The cgroup's own tasks stall it: the same witness that must stay +0
-            # for waits that are not I/O moves here.
-            least = int(seen.W * 1e6 / seen.ncpu)
+            # for waits that are not I/O moves here. Its only non-idle CPU is the
+            # tasks' (collect_percpu_times() weights each CPU by the group's own
+            # non-idle time there), so the whole window counts, less the read edges.
+            least = int((seen.W - w.edges) * 1e6)
             ev.check(f"{p}PSI io some (the tasks' cgroup)", w.group_some_us >= least,
-                     f">= {least} us (its tasks stalled all W on CPU {seen.cpu})", f"+{w.group_some_us} us", SOURCE)
+                     f">= {least} us (its tasks stalled all W on CPU {seen.cpu}, the group's only non-idle CPU; "
+                     f"less {w.edges * 1e3:.1f} ms read edges)", f"+{w.group_some_us} us", SOURCE)
         else:
             ev.check(f"{p}PSI io some (the tasks' cgroup)", w.group_some_us == 0, "+0 us (no task in in_iowait)",
                      f"+{w.group_some_us} us", SOURCE)

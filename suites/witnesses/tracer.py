@@ -56,14 +56,14 @@ class Tracer(Witness):
             ev.check(f"{p}tracer", not any(sleeps.values()), "no D or in_iowait sleep of these tasks",
                      _sleeps_text(h, sleeps), SOURCE)
             return
-        least_us = int(seen.W * 1e6)
+        least_us = int((seen.W - seen.window.edges) * 1e6)  # in the wait at both ends' reads
         good = {pid: [s for s in sleeps.get(pid, []) if s.state == wait.state
                       and s.iowait == wait.iowait and s.us >= least_us] for pid in h.pids}
         if not all(good.values()):
             ev.note(f"{seen.label or 'hold'}: tracer output: " + " / ".join(log.splitlines()))
         ev.check(f"{p}tracer", all(good.values()),
-                 f"each: a {wait.state} sleep >= {seen.W:.2f} s, in_iowait={int(wait.iowait)}", _sleeps_text(h, sleeps),
-                 SOURCE)
+                 f"each: a {wait.state} sleep >= {least_us / 1e6:.2f} s, in_iowait={int(wait.iowait)}",
+                 _sleeps_text(h, sleeps), SOURCE)
 
 
 WITNESS = Tracer()

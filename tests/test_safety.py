@@ -7,6 +7,7 @@ import stat
 import threading
 from pathlib import Path
 
+from tests.conftest import REPO
 from vm.guest import Guest
 from vm.vng import agent_socket
 
@@ -18,6 +19,20 @@ def test_guest_cannot_write_a_host_file(guest, tmp_path):
     assert victim.read_text() == "host data"
     assert not Path(f"{victim}.new").exists()
     assert r.rc != 0 or guest.run(f"cat {victim}").stdout != "host data"  # overlay at most, never the host
+
+
+def test_guest_cannot_write_the_shared_root_itself(guest):
+    """The repository is under none of vng's overlays (/etc, /tmp, /usr, ...): a
+    write there reaches the host's root as the guest sees it, 9p or virtio-fs
+    (vm/rootfs.py), and must be refused, not merely hidden."""
+    victim = REPO / f".safety-victim-{os.getpid()}"
+    victim.write_text("host data")
+    try:
+        r = guest.run(f"echo guest >> {victim}; echo guest > {victim}.new; rm -f {victim}")
+        assert r.rc != 0 and "Read-only file system" in r.stderr, (guest.rootfs, r)
+        assert victim.read_text() == "host data" and not Path(f"{victim}.new").exists()
+    finally:
+        victim.unlink(missing_ok=True)
 
 
 def test_guest_cannot_reach_a_host_loopback_service(guest):

@@ -24,10 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-from kernels import tools
 from kernels.cache import CachedKernel
 from vm import accel as accel_mod
-from vm import vng
+from vm import probes, rootfs, vng
 from vm.channel import REPLY_GRACE_S, AgentChannel
 from vm.errors import BootFailed, ChannelLost, GuestError
 from vm.liveness import Liveness
@@ -50,6 +49,7 @@ class Guest:
         self.dead: GuestError | None = None
         self.accel: accel_mod.Accel | None = None
         self.boot_seconds: float | None = None
+        self.rootfs: str | None = None  # how the host's root reaches it (vm/rootfs.py)
         self.session_dir: Path | None = None
         self._reaper_w: int | None = None
         self._reaper: subprocess.Popen | None = None
@@ -64,11 +64,12 @@ class Guest:
     def command_line(self) -> list[str]:
         return vng.command_line(self.kernel.boot_target, self.options, self.session_dir,
                                 tcg=self.accel.name == "tcg", aslr=self.aslr(),
-                                ssh_port=self.ssh.port if self.ssh else None)
+                                ssh_port=self.ssh.port if self.ssh else None, rootfs=self.rootfs)
 
     def boot(self) -> Guest:
         t0 = time.monotonic()
         self.accel = accel_mod.choose(self.kernel.image, self.options.accel)
+        self.rootfs = rootfs.choose(probes.host_kconfig(self.kernel), self.options.rootfs, self.label)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.session_dir = vng.make_session_dir(self.label)
         try:
@@ -76,7 +77,7 @@ class Guest:
                 from vm.ssh import GuestSsh  # paramiko only when SSH is asked for
                 self.ssh = GuestSsh(self.session_dir, self.label)
                 self.ssh.make_host_keys()
-            env = tools.env(HOME=str(self.session_dir))
+            env = vng.environment(self.session_dir, self.rootfs)
             with open(self.console_log, "ab") as con:
                 self.proc = subprocess.Popen(self.command_line(), stdin=subprocess.DEVNULL, stdout=con,
                                              stderr=con, env=env, cwd="/", start_new_session=True)

@@ -19,6 +19,9 @@ class GuestOptions:
     # No scenario depends on it; `--vm-aslr on` keeps it.
     aslr: bool | None = None
     extra_vng: tuple[str, ...] = field(default=())
+    # How the host's root reaches the guest (vm/rootfs.py): "9p", "virtiofs", or
+    # None: the preferred one the kernel has.
+    rootfs: str | None = None
     # SSH into the guest (an interactive shell, SSH's own tests, the naive figure
     # of the bench). Off by default: commands do not use it, and the NIC and
     # sshd it needs delay the end of udev's coldplug by ~1.5 s under TCG.

@@ -5,8 +5,10 @@ from __future__ import annotations
 import gzip
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vm.guest import Guest
+if TYPE_CHECKING:
+    from vm.guest import Guest
 
 # Taint bits tests set on purpose by loading iowitness's own modules
 # (Documentation/admin-guide/tainted-kernels.rst): O = out-of-tree (12),
@@ -57,16 +59,21 @@ def taint(guest: Guest) -> int:
     return int(guest.read_text("/proc/sys/kernel/tainted").strip())
 
 
+def host_kconfig(k) -> dict[str, str]:
+    """A cached kernel's config as the host has it (the package's or the tree's), or {}."""
+    for path in (k.dir / "boot" / f"config-{k.version}", Path(k.boot) / ".config" if k.boot else None):
+        if path is not None and path.is_file():
+            return parse_kconfig(path.read_text())
+    return {}
+
+
 def kconfig(guest: Guest) -> dict[str, str]:
     """The running kernel's config: the cached config file, else /proc/config.gz."""
-    k = guest.kernel
-    cached = k.dir / "boot" / f"config-{k.version}"
-    if cached.exists():
-        return parse_kconfig(cached.read_text())
+    found = host_kconfig(guest.kernel)
+    if found:
+        return found
     if guest.run("test -e /proc/config.gz").ok:
         return parse_kconfig(gzip.decompress(guest.read_file("/proc/config.gz")).decode())
-    if k.boot and (Path(k.boot) / ".config").exists():
-        return parse_kconfig((Path(k.boot) / ".config").read_text())
     return {}
 
 

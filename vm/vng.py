@@ -16,6 +16,7 @@ from pathlib import Path
 from kernels import tools
 from vm.errors import BootFailed
 from vm.options import GuestOptions
+from vm.rootfs import NINE_P, path_for, vng_args
 
 HOLD_SCRIPT = Path(__file__).resolve().parent / "guest_hold.sh"
 HOLDER = "sleep 987654321"  # what the hold script execs; ending it powers the guest off
@@ -46,6 +47,13 @@ def session_dir_problem(session_dir: Path) -> str | None:
     return None
 
 
+def environment(session_dir: Path, rootfs: str) -> dict[str, str]:
+    """vng's environment: HOME in the session dir, and the virtiofsd it is to use."""
+    env = tools.env(HOME=str(session_dir))
+    env["PATH"] = path_for(rootfs, env["PATH"])
+    return env
+
+
 def make_session_dir(label: str) -> Path:
     """A new private directory under $TMPDIR (mkdtemp: mode 0700; keys live here)."""
     home = Path(tempfile.mkdtemp(prefix="iowitness-vm-"))
@@ -62,9 +70,10 @@ def _port_opts(chardev: str, path: Path, name: str) -> list[str]:
 
 
 def command_line(boot_target, options: GuestOptions, session_dir: Path, tcg: bool, aslr: bool,
-                 ssh_port: int | None) -> list[str]:
+                 ssh_port: int | None, rootfs: str = NINE_P) -> list[str]:
     o = options
     cmd = [tools.vng(), "-v", "-r", str(boot_target), "--cpus", str(o.cpus), "--memory", o.memory,
+           *vng_args(rootfs),
            # vng hands these to a shell: session_dir_problem keeps the path plain
            *_port_opts("iowagent", agent_socket(session_dir), AGENT_PORT_NAME),
            *_port_opts("iowping", ping_socket(session_dir), PING_PORT_NAME)]

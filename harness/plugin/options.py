@@ -24,6 +24,9 @@ def pytest_addoption(parser):
     g.addoption("--vm-aslr", choices=("on", "off"), default=None,
                 help="guest address-space randomization (default: off under TCG, where it makes every exec "
                      "retranslate the C library; on under KVM)")
+    g.addoption("--vm-rootfs", choices=("9p", "virtiofs"), default=None,
+                help="how the host's root reaches the guest, read-only (default: virtio-fs where the kernel has it, "
+                     "else 9p; vm/rootfs.py)")
     g.addoption("--boot-timeout", type=float, default=300.0, help="seconds for a guest to become ready")
     g.addoption("--results-dir", default=str(REPO / "results"), help="where results/<run-id>/ goes")
     g.addoption("--resume", metavar="RUN", default=None,

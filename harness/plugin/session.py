@@ -67,7 +67,7 @@ def pytest_configure(config):
     options = GuestOptions(cpus=config.getoption("vm_cpus"), memory=config.getoption("vm_memory"),
                            append=tuple(config.getoption("vm_append")), accel=config.getoption("vm_accel"),
                            aslr=None if config.getoption("vm_aslr") is None else config.getoption("vm_aslr") == "on",
-                           boot_timeout=config.getoption("boot_timeout"),
+                           boot_timeout=config.getoption("boot_timeout"), rootfs=config.getoption("vm_rootfs"),
                            ssh=config.getoption("vm_ssh") or config.getoption("shell_after"))
     config.stash[STATE] = RunState(run_dir, options)
     results_space.reserve(run_dir)

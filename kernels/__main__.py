@@ -1,4 +1,4 @@
-"""python -m kernels list | fetch NAME | build NAME | path NAME | verify NAME"""
+"""python -m kernels list | fetch NAME | build NAME | path NAME | verify NAME | check [NAME ...]"""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from kernels.errors import KernelError
 
 
 def cmd_list(args) -> int:
+    from kernels.check import load_seen
     cat = catalog.load()
+    seen = load_seen()
     w = max(22, *(len(n) for n in cat))
-    print(f"{'name':{w}} {'kind':7} {'default':7} {'cached':6} version")
+    print(f"{'name':{w}} {'kind':7} {'default':7} {'cached':6} version  [last check]")
     for name, entry in cat.items():
         have = kernels.lookup(entry) if isinstance(entry, (DebianEntry, SourceEntry)) else None
         version = have.version if have else "-"
@@ -24,8 +26,11 @@ def cmd_list(args) -> int:
                     f", {have.version} cached" if have else "")
             except KernelError as e:
                 version = f"unresolved: {e.cause}"
+        s = seen.get(name)
+        last = f"  [{s['result']} {s['seen']}, {s['version']}, root over {s['root']}" + (
+            f", lacks {', '.join(s['lacks'])}" if s.get("lacks") else "") + "]" if s else ""
         print(f"{name:{w}} {entry.__class__.__name__[:-5].lower():7} {'yes' if entry.default else '':7} "
-              f"{'yes' if have else 'no':6} {version}")
+              f"{'yes' if have else 'no':6} {version}{last}")
     return 0
 
 
@@ -68,6 +73,21 @@ def cmd_verify(args) -> int:
     return 1 if bad else 0
 
 
+def cmd_check(args) -> int:
+    from kernels import check
+    names = args.names or check.debian_entries()
+    for n in names:
+        catalog.get(n)  # an unknown name is an error before anything boots
+    results = []
+    for n in names:
+        results.append(check.check_entry(n, accel=args.accel))
+        print(results[-1].line(), flush=True)
+    if args.record:
+        check.record(results)
+        print(f"recorded in {check.SEEN}")
+    return 0 if all(r.ok for r in results) else 1
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m kernels", description="iowitness kernel catalog and cache")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -83,6 +103,11 @@ def main(argv=None) -> int:
         p = sub.add_parser(n, help=h)
         p.add_argument("name", metavar="NAME")
         p.set_defaults(func=f)
+    p = sub.add_parser("check", help="boot each entry (default: every Debian one) and check it")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--record", action="store_true", help="write what was seen into kernels/seen.yaml")
+    p.add_argument("--accel", choices=("kvm", "tcg"), default=None)
+    p.set_defaults(func=cmd_check)
     args = ap.parse_args(argv)
     try:
         return args.func(args)

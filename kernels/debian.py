@@ -7,11 +7,14 @@ version and sha256 and, in the manifest, the sha256 of every unpacked file.
 
 from __future__ import annotations
 
+import lzma
+import os
 import re
 import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from kernels import cache, image
@@ -100,6 +103,31 @@ def _wire_headers(stage: Path, final: Path, release: str, headers_rel: str) -> s
         p.symlink_to(target)
     return common_rel
 
+def decompress_modules(moddir: Path, entry: str) -> int:
+    """Every .ko.xz made a plain .ko, in place (depmod runs after). virtme-ng's
+    initramfs loads modules with busybox insmod, which hands the file to
+    init_module() as it is; the kernel takes only ELF there, and decompresses in
+    finit_module() alone ("Invalid ELF header magic: != ELF": Debian's 6.12 and
+    cloud flavours compress theirs). A module the initramfs needs, such as
+    overlay, then failed to load."""
+    found = sorted(moddir.rglob("*.ko.xz"))
+
+    def one(path: Path) -> None:
+        out = path.with_suffix("")  # x.ko.xz -> x.ko
+        tmp = out.with_name(out.name + ".part")
+        with lzma.open(path) as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        tmp.replace(out)
+        path.unlink()
+
+    try:
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            list(pool.map(one, found))  # lzma releases the GIL while it works
+    except (lzma.LZMAError, OSError) as e:
+        raise KernelError(entry, f"decompressing modules failed: {e}") from None
+    return len(found)
+
+
 def fetch(entry: DebianEntry, quiet: bool = False) -> cache.CachedKernel:
     prog = Progress(entry.name, quiet)
     prog.step("resolving in the Debian archive")
@@ -147,6 +175,10 @@ def fetch(entry: DebianEntry, quiet: bool = False) -> cache.CachedKernel:
             image.check_headers_match(stage / headers_rel, release, entry.name)
             final = cache.final_dir(entry.name, abi)
             _wire_headers(stage, final, release, headers_rel)
+            moddir = stage / "lib" / "modules" / release
+            n = decompress_modules(moddir, entry.name)
+            if n:
+                prog.step(f"decompressed {n} modules")
             prog.step("depmod")
             _run(["depmod", "-a", "-b", str(stage), release], entry.name, "depmod", capture_output=True)
             prog.step("hashing files for the manifest")

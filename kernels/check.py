@@ -1,0 +1,133 @@
+"""Does each kernel the catalog offers boot, and is it what the catalog says?
+
+    python -m kernels check [NAME ...] [--record]   # default: every Debian entry
+
+For each entry: fetch it, boot it (vm.guest, as the tests do), and check that
+`uname -r` is the cached version, the command channel answers, and each feature
+the entry declares holds. It also says what the scenarios need that the kernel
+lacks (those tests skip with the reason; the rest run). `--record` writes what
+was seen into kernels/seen.yaml, which `python -m kernels list` shows.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from kernels import catalog
+from kernels.catalog import DebianEntry
+from kernels.errors import KernelError
+
+SEEN = Path(__file__).resolve().parent / "seen.yaml"
+
+# What the scenarios need of a kernel (their @pytest.mark.kconfig / modules /
+# a probe), by name: a kernel without one skips the tests that need it.
+SCENARIO_NEEDS = {
+    "PSI": ("kconfig", "CONFIG_PSI"),
+    "delay accounting": ("kconfig", "CONFIG_TASK_DELAY_ACCT"),
+    "io_uring": ("kconfig", "CONFIG_IO_URING"),
+    "aio": ("kconfig", "CONFIG_AIO"),
+    "null_blk": ("module", "null_blk"),
+    "BTF": ("probe", "test -e /sys/kernel/btf/vmlinux"),
+    "cgroup2 io.pressure": ("probe", "test -e /sys/fs/cgroup/io.pressure || "
+                                     "{ mkdir -p /tmp/cg2 && mount -t cgroup2 none /tmp/cg2 && "
+                                     "test -e /tmp/cg2/io.pressure; r=$?; umount /tmp/cg2; exit $r; }"),
+}
+
+# How a declared feature is seen in the running kernel.
+FEATURE_PROBES = {
+    "preempt-rt": "grep -q PREEMPT_RT /proc/version || test \"$(cat /sys/kernel/realtime 2>/dev/null)\" = 1",
+    "aio-memlock": "dmesg | grep -q 'aio: ring pages charged to RLIMIT_MEMLOCK' || "
+                   "grep -q aio_memlock /proc/kallsyms",
+}
+
+
+@dataclass
+class Seen:
+    name: str
+    version: str = ""
+    ok: bool = False
+    problems: list[str] = field(default_factory=list)
+    lacks: list[str] = field(default_factory=list)
+    rootfs: str = ""
+    boot_s: float = 0.0
+
+    def line(self) -> str:
+        head = f"{self.name}: {self.version or '?'}: {'ok' if self.ok else 'FAILED'}"
+        if self.ok:
+            head += f" (booted in {self.boot_s:.1f} s, root over {self.rootfs})"
+        tail = "".join(f"\n  problem: {p}" for p in self.problems)
+        if self.lacks:
+            tail += f"\n  lacks (those tests skip): {', '.join(self.lacks)}"
+        return head + tail
+
+    def record(self) -> dict:
+        return {"version": self.version, "seen": time.strftime("%Y-%m-%d"), "result": "ok" if self.ok else "failed",
+                "root": self.rootfs, "boot_s": round(self.boot_s, 1), "problems": self.problems,
+                "lacks": self.lacks}
+
+
+def check_entry(name: str, accel: str | None = None, log_dir: Path | None = None) -> Seen:
+    import kernels
+    from vm import probes
+    from vm.errors import GuestError
+    from vm.guest import Guest
+    from vm.options import GuestOptions
+
+    seen = Seen(name)
+    try:
+        k = kernels.ensure(name, quiet=True)
+    except KernelError as e:
+        seen.problems.append(f"fetch: {e.cause}")
+        return seen
+    seen.version = k.version
+    g = Guest(k, GuestOptions(accel=accel, boot_timeout=300),
+              log_dir or Path(tempfile.mkdtemp(prefix="iowitness-check-")), label=f"{name}-check")
+    try:
+        t0 = time.monotonic()
+        g.boot()
+        seen.boot_s, seen.rootfs = time.monotonic() - t0, g.rootfs
+        uname = g.run("uname -r").stdout.strip()
+        if uname != k.version:
+            seen.problems.append(f"uname -r says {uname}, the cache says {k.version}")
+        if g.run("echo answered").stdout.strip() != "answered":
+            seen.problems.append("the command channel does not answer")
+        for feature in k.features:
+            probe = FEATURE_PROBES.get(feature)
+            if probe and not g.run(probe).ok:
+                seen.problems.append(f"declares {feature} ({catalog.FEATURES[feature]}), not seen running")
+        cfg = probes.kconfig(g)
+        for need, (kind, what) in SCENARIO_NEEDS.items():
+            have = (cfg.get(what) in ("y", "m") if kind == "kconfig" else
+                    probes.module_available(g, what) if kind == "module" else g.run(what).ok)
+            if not have:
+                seen.lacks.append(need)
+    except GuestError as e:
+        seen.problems.append(f"{e.fault}: {str(e).splitlines()[0]}")
+    finally:
+        if g.proc is not None:
+            g.shutdown()
+    seen.ok = not seen.problems
+    return seen
+
+
+def debian_entries() -> list[str]:
+    return [n for n, e in catalog.load().items() if isinstance(e, DebianEntry)]
+
+
+def load_seen() -> dict:
+    return yaml.safe_load(SEEN.read_text()) or {} if SEEN.exists() else {}
+
+
+def record(results: list[Seen]) -> None:
+    seen = load_seen()
+    for s in results:
+        seen[s.name] = s.record()
+    tmp = SEEN.with_suffix(".part")
+    tmp.write_text("# What `python -m kernels check --record` last saw of each entry (booted here).\n"
+                   + yaml.safe_dump(seen, sort_keys=True))
+    tmp.replace(SEEN)

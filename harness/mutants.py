@@ -20,8 +20,10 @@ bad input (one line).
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,8 +63,9 @@ def _strings(value, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def load_plan(path: Path = CONFIG) -> Plan:
-    """The YAML, checked: every kernel is a catalog source entry on the baseline's base."""
+def load_plan(path: Path = CONFIG, check_tests: bool = True) -> Plan:
+    """The YAML, checked: every kernel is a catalog source entry on the baseline's base,
+    and (check_tests) the tests' catches markers and the plan name each other."""
     try:
         doc = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as e:
@@ -91,7 +94,38 @@ def load_plan(path: Path = CONFIG) -> Plan:
     for s in {*suites, *(s for m in mutants for s in m.suites)}:
         if not (REPO / s.split("::")[0]).exists():
             raise BadInput(f"{path}: no such suite {s}")
-    return Plan(doc["baseline"], suites, tuple(mutants))
+    plan = Plan(doc["baseline"], suites, tuple(mutants))
+    if check_tests:
+        check_catches(plan, collected_catches(sorted({*suites, *(s for m in mutants for s in m.suites)})), path)
+    return plan
+
+
+def collected_catches(suites: list[str]) -> dict[str, tuple[str, ...]]:
+    """Each collected test's catches marker (pytest --collect-only --marked-json)."""
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "marked.json"
+        p = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q",
+                            "--marked-json", str(out), *suites], cwd=REPO, capture_output=True, text=True)
+        if p.returncode != 0 or not out.exists():
+            raise BadInput(f"collecting {' '.join(suites)} failed: "
+                           f"{(p.stdout.strip().splitlines() or ['?'])[-1]}")
+        return {r["test"]: tuple(r.get("catches") or ()) for r in json.loads(out.read_text())}
+
+
+def check_catches(plan: Plan, catches: dict[str, tuple[str, ...]], path: Path) -> None:
+    """Every mutant is named by a test in its suites, and every name a test gives
+    is a mutant of the plan (a typo would make a test that catches nothing)."""
+    names = {m.name for m in plan.mutants}
+    for test, marked in catches.items():
+        unknown = set(marked) - names
+        if unknown:
+            raise BadInput(f"{test}: @pytest.mark.catches names {', '.join(sorted(unknown))}, "
+                           f"not a mutant in {path.name}")
+    for m in plan.mutants:
+        mine = [t for t, marked in catches.items() if m.name in marked and t.startswith(m.suites)]
+        if not mine:
+            raise BadInput(f"{path}: mutant {m.name}: no test in {', '.join(m.suites)} is marked "
+                           f"@pytest.mark.catches({m.name!r})")
 
 
 @dataclass
@@ -101,9 +135,15 @@ class Outcome:
     verdicts: dict[str, str] = field(default_factory=dict)  # nodeid -> passed/failed/error/skipped
     catches: dict[str, tuple[str, ...]] = field(default_factory=dict)  # nodeid -> its catches marker
     problem: str = ""  # build failed, no results
+    faults: dict[str, str] = field(default_factory=dict)  # nodeid -> the fault that ended it, if any
 
     def failed(self) -> list[str]:
         return sorted(t for t, v in self.verdicts.items() if v in ("failed", "error"))
+
+    def asserted(self) -> list[str]:
+        """Tests that failed an assertion: the witnesses disagreed with the kernel's
+        rules. An error, a lost guest, a hold that could not be made, is not a catch."""
+        return sorted(t for t, v in self.verdicts.items() if v == "failed" and not self.faults.get(t))
 
 
 def _function(nodeid: str) -> str:
@@ -129,7 +169,7 @@ def judge(plan: Plan, baseline: Outcome, mutants: list[Outcome]) -> tuple[list[l
              "(baseline)", "all pass" if ok else "NOT all pass", f"{passed} passed, {skipped} skipped"]]
     for o in mutants:
         failed = o.failed()
-        right = [t for t in failed if o.kernel in o.catches.get(t, ())]
+        right = [t for t in o.asserted() if o.kernel in o.catches.get(t, ())]
         expected = sorted({_function(t) for outcome in (baseline, o)
                            for t, kernels in outcome.catches.items() if o.kernel in kernels})
         caught = bool(failed) and not o.problem
@@ -167,6 +207,7 @@ def _run(kernel: str, suites: tuple[str, ...], out: Path) -> Outcome:
     o.verdicts = {runs.without_kernel(c.nodeid, kernel): c.verdict for c in cases}
     o.catches = {runs.without_kernel(c.nodeid, kernel): tuple(filter(None, c.properties.get("catches", "").split(",")))
                  for c in cases}
+    o.faults = {runs.without_kernel(c.nodeid, kernel): c.fault for c in cases if c.fault}
     return o
 
 

@@ -11,6 +11,7 @@ from fixtures import WORKLOADS
 from fixtures.build import build_c
 from fixtures.modules import build_module
 from harness import results
+from harness.plugin.guests import verdict_so_far
 from suites import agreement
 from suites.cpu_hog import CpuHog
 from suites.devices import FrozenExt4, SlowNullb
@@ -42,13 +43,6 @@ def hz(guest: Guest) -> int:
 
 
 @pytest.fixture
-def psi(guest: Guest) -> None:
-    """PSI compiled in is not enough: psi=0 or CONFIG_PSI_DEFAULT_DISABLED hide it."""
-    if not guest.run("test -r /proc/pressure/io").ok:
-        pytest.skip(f"{guest.kernel.name}: /proc/pressure/io absent (PSI disabled at boot)")
-
-
-@pytest.fixture
 def quiet_block_polling(guest: Guest):
     """No media-change polling while witnesses are read: the guest's CD-ROM (sr0)
     is polled every 2 s by a kworker that waits in blk_execute_rq() as I/O wait
@@ -65,8 +59,10 @@ def quiet_block_polling(guest: Guest):
 @pytest.fixture
 def delayacct(guest: Guest, sysctl) -> None:
     """Delay accounting on for tasks forked from now on (kernel.task_delayacct,
-    off by default since 5.14, e4042ad49235); put back after the test."""
-    sysctl.set("kernel.task_delayacct", 1)
+    off by default since 5.14, e4042ad49235); put back after the test. A kernel
+    without CONFIG_TASK_DELAY_ACCT has no such sysctl: its witness says so."""
+    if guest.run("test -w /proc/sys/kernel/task_delayacct").ok:
+        sysctl.set("kernel.task_delayacct", 1)
 
 
 @pytest.fixture
@@ -109,6 +105,9 @@ def evidence(request, run_dir) -> Evidence:
     if kernel:
         agreement.of(request.config).add(kernel, ev)
     ev.save(run_dir, request.node.nodeid)
+    why = ev.unasserted(verdict_so_far(request.node)[0])
+    if why:
+        pytest.fail(why, pytrace=False)
 
 
 @pytest.fixture

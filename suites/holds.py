@@ -52,10 +52,11 @@ TASKS = 3  # three tasks make loadavg's rise (>= 3 x 8% of a sample) stand out
 # >= 6 x 8% of one sample; the reading must stay below that (witnesses/loadavg.py).
 S_TASKS = 6
 
-# Every hold test reads PSI and delay accounting, with block-device polling quiet.
+# Every hold test runs with delay accounting on and block-device polling quiet. A
+# kernel without PSI or delay accounting still runs them: those witnesses say
+# "not run" in the evidence (their check()), the others judge.
 MARKS = [
-    pytest.mark.kconfig("CONFIG_PSI", "CONFIG_TASK_DELAY_ACCT"),
-    pytest.mark.usefixtures("psi", "delayacct", "quiet_block_polling"),
+    pytest.mark.usefixtures("delayacct", "quiet_block_polling"),
 ]
 
 

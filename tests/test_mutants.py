@@ -31,6 +31,8 @@ def test_the_shipped_plan_names_catalog_mutants_on_the_baseline_base():
      "no such suite"),
     ("baseline: source-6.1\nsuites: [suites/aio]\nmutants: {source-6.1-mut-aix-iowait: {caught_by: [t]}}",
      "catches"),
+    ("baseline: source-6.1\nsuites: [suites/smoke]\nmutants: {source-6.1-mut-aix-iowait: {}}",
+     "no test in suites/smoke is marked"),
 ])
 def test_bad_plans_are_one_clear_error(tmp_path, text, message):
     p = tmp_path / "mutants.yaml"
@@ -58,9 +60,17 @@ def _o(kernel, **verdicts):
 
 def test_goal_met_only_when_each_mutant_fails_its_own_test_and_the_baseline_is_clean():
     base = _o("base", t_right="passed", t_other="passed", t_skip="skipped")
-    rows, ok = mutants.judge(PLAN, base, [_o("m1", t_right="failed"), _o("m2", t_right="error")])
+    rows, ok = mutants.judge(PLAN, base, [_o("m1", t_right="failed"), _o("m2", t_right="failed")])
     assert ok and rows[0][4] == "all pass" and rows[0][5] == "2 passed, 1 skipped"
     assert [r[3:5] for r in rows[1:]] == [["yes", "yes"], ["yes", "yes"]]
+
+    # An error, or a failure that a fault ended (a lost guest, a hold not made), is not a catch.
+    rows, ok = mutants.judge(PLAN, base, [_o("m1", t_right="failed"), _o("m2", t_right="error")])
+    assert not ok and rows[2][3:5] == ["yes", "NO"]
+    faulted = _o("m2", t_right="failed")
+    faulted.faults = {"suites/aio/x.py::t_right": "hold failed"}
+    rows, ok = mutants.judge(PLAN, base, [_o("m1", t_right="failed"), faulted])
+    assert not ok and rows[2][3:5] == ["yes", "NO"]
 
     rows, ok = mutants.judge(PLAN, base, [_o("m1", t_right="failed"), _o("m2", t_other="failed")])
     assert not ok and rows[2][3:5] == ["yes", "NO"]  # caught, but by the wrong test
@@ -78,6 +88,15 @@ def test_goal_met_only_when_each_mutant_fails_its_own_test_and_the_baseline_is_c
     broken = Outcome("m2", ("suites/aio",), problem="build failed: make exited 2")
     rows, ok = mutants.judge(PLAN, base, [_o("m1", t_right="failed"), broken])
     assert not ok and rows[2][2] == "build failed: make exited 2"
+
+
+def test_catches_markers_and_the_plan_must_name_each_other():
+    p = Path("mutants.yaml")
+    mutants.check_catches(PLAN, {"suites/aio/x.py::a": ("m1",), "suites/aio/x.py::b": ("m2", "m1")}, p)
+    with pytest.raises(mutants.BadInput, match="names m3, not a mutant"):
+        mutants.check_catches(PLAN, {"suites/aio/x.py::a": ("m1", "m3"), "suites/aio/x.py::b": ("m2",)}, p)
+    with pytest.raises(mutants.BadInput, match="mutant m2: no test in suites/aio is marked"):
+        mutants.check_catches(PLAN, {"suites/aio/x.py::a": ("m1",), "suites/dstate/y.py::b": ("m2",)}, p)
 
 
 def test_cli_refuses_an_unknown_mutant_in_one_line():

@@ -142,6 +142,17 @@ def test_evidence_table_and_verdict():
         ev.require()
 
 
+def test_rows_never_asserted_fail_the_test():
+    ev = Evidence("t")
+    assert ev.unasserted("passed") is None  # no rows: nothing to assert
+    ev.check("a", False, "x", "y", "src")
+    assert "never asserted" in ev.unasserted("passed")
+    assert ev.unasserted("failed") is None and ev.unasserted("skipped") is None
+    with pytest.raises(AssertionError):
+        ev.require()
+    assert ev.unasserted("passed") is None
+
+
 def snap(t, stat=STAT, psi=(0, 0), load1="1.00", tasks=None, wchan=None, group=None, cgroup="/cg"):
     """A Snapshot as a hold takes it: the files' texts."""
     tasks, wchan = tasks or {}, wchan or {}

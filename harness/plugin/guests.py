@@ -110,14 +110,14 @@ def guest(request, kernel) -> Guest:
     snap = isolation.begin(g, node.nodeid)
     node.stash[SNAP] = (g, snap)
     yield g
-    ktap.result(g, node, *_verdict(node))
+    ktap.result(g, node, *verdict_so_far(node))
     if g.usable():
         undone = isolation.restore(g, snap)
         if undone:
             _save(state.run_dir, "dmesg/" + kernel.name, node.nodeid, "\n".join(undone), ".cleanup")
 
 
-def _verdict(node) -> tuple[str, str]:
+def verdict_so_far(node) -> tuple[str, str]:
     """The test's verdict as far as setup and call tell (the guest fixture's teardown
     is the last moment its guest is sure to be up)."""
     for rep in node.stash.get(REPORTS, {}).values():

@@ -36,6 +36,7 @@ class Evidence:
         self.notes: list[str] = []
         self.absent: list[dict] = []  # witnesses that could not run on a wait, and why
         self.columns: dict[str, dict] = {}  # the witnesses that wrote rows: their title, kind, order
+        self.required = False  # require() was called: the rows were asserted
         self._tags: dict = {}
 
     @contextmanager
@@ -90,6 +91,15 @@ class Evidence:
             results_space.write(run_dir, d / (name + ".md"), self.markdown())
             results_space.write(run_dir, d / (name + ".json"), json.dumps(self.as_dict(), indent=1))
 
+    def unasserted(self, verdict: str) -> str | None:
+        """Why a test that ended with `verdict` must fail for its evidence: it wrote
+        rows and never asserted them, so it would pass whatever they say."""
+        if self.rows and not self.required and verdict == "passed":
+            return (f"{len(self.rows)} evidence rows were written and never asserted: "
+                    "the test must call evidence.require()")
+        return None
+
     def require(self) -> None:
+        self.required = True
         if not self.ok:
             raise AssertionError(f"witnesses disagree with the kernel's rules:\n{self.markdown()}")

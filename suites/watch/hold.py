@@ -365,7 +365,7 @@ def hold(guest: Guest, commands: list[str], cpu: int, window_s: float, wait: Wai
     try:
         t0 = time.monotonic()
         witnesses.call("start")
-        run.delayacct = guest.read_text("/proc/sys/kernel/task_delayacct").strip() != "0"
+        run.delayacct = guest.run("cat /proc/sys/kernel/task_delayacct").stdout.strip() == "1"
         join = f"echo $$ > {run.cgroup}/cgroup.procs && " if run.cgroup else ""
         procs = [guest.spawn(f"{join}IOWITNESS_LINGER_MS={LINGER_MS} exec taskset -c {cpu} {cmd}")
                  for cmd in commands]

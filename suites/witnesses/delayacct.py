@@ -16,6 +16,7 @@ class DelayAcct(Witness):
     title = "delayacct blkio (/proc/pid/stat field 42)"
     order = 70
     kind = "proc"
+    kconfig = ("CONFIG_TASK_DELAY_ACCT",)
 
     def judge(self, ev, seen) -> None:
         h = seen.hold

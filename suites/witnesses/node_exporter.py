@@ -106,6 +106,9 @@ class NodeExporter(Witness):
         else:
             most = max(seen.base.blocked)
             ev.check(f"{p}node_procs_blocked", blocked <= most, f"<= {most} (idle baseline max)", shown, SOURCE)
+        if w.before.text("/proc/pressure/io") is None or "node_pressure_io_waiting_seconds_total" not in a:
+            ev.note(f"{seen.label or 'hold'}: node_pressure_io_*: not available (no /proc/pressure/io)")
+            return
         for metric, kernel in (("node_pressure_io_waiting_seconds_total", w.some_us),
                                ("node_pressure_io_stalled_seconds_total", w.full_us)):
             tool = b[metric] - a[metric]

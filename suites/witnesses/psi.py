@@ -12,6 +12,13 @@ SOURCE = ("kernel/sched/psi.c: TSK_IOWAIT from in_iowait; system total = per-CPU
           "weighted by each CPU's non-idle time (get_recent_times)")
 
 
+def psi_unavailable(guest) -> str | None:
+    """PSI compiled in is not enough: psi=0 at boot or CONFIG_PSI_DEFAULT_DISABLED hide it."""
+    if guest.run("test -r /proc/pressure/io").ok:
+        return None
+    return "PSI not available: /proc/pressure/io absent (CONFIG_PSI unset, psi=0, or disabled by default)"
+
+
 class PsiSystem(Witness):
     name = "psi"
     title = "PSI io (/proc/pressure/io)"
@@ -20,6 +27,9 @@ class PsiSystem(Witness):
 
     def files(self, pids, cgroup):
         return ["/proc/pressure/io"]
+
+    def check(self, guest) -> str | None:
+        return psi_unavailable(guest)
 
     def judge(self, ev, seen) -> None:
         w, W, p, base = seen.window, seen.W, seen.p, seen.base

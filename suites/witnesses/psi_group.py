@@ -19,6 +19,10 @@ class PsiGroup(Witness):
     def files(self, pids, cgroup):
         return [f"{cgroup}/io.pressure"] if cgroup else []
 
+    def check(self, guest) -> str | None:
+        from suites.witnesses.psi import psi_unavailable
+        return psi_unavailable(guest)
+
     def judge(self, ev, seen) -> None:
         w, p = seen.window, seen.p
         if w.group_some_us is None:

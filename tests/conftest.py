@@ -37,6 +37,24 @@ def child_pytest(*args: str, timeout: float = 900, env: dict | None = None) -> s
                           text=True, timeout=timeout)
 
 
+def shared_root_dir(guest) -> Path:
+    """A host directory, writable here, that the guest sees through the root share
+    itself: under none of the guest's own mounts (vng's overlays on /etc, /tmp,
+    /usr, ..., tmpfs). A write there from the guest reaches the share, and must
+    be refused. The repository if it qualifies, else the home directory."""
+    own = [ln.split()[1] for ln in guest.read_text("/proc/mounts").splitlines()
+           if ln.split()[2] in ("overlay", "tmpfs")]
+
+    def covered(d: Path) -> bool:
+        return any(str(d) == m or str(d).startswith(m.rstrip("/") + "/") for m in own)
+
+    for d in (REPO, Path.home(), Path("/root")):
+        if d.is_dir() and os.access(d, os.W_OK) and not covered(d):
+            return d
+    import pytest
+    pytest.skip(f"no writable host directory outside the guest's overlays ({', '.join(own)})")
+
+
 def only_run(results_dir: Path) -> Path:
     """The one run directory a child pytest wrote under results_dir."""
     [run] = [d for d in Path(results_dir).iterdir() if d.is_dir() and not d.is_symlink()]

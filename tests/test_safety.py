@@ -7,7 +7,7 @@ import stat
 import threading
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.conftest import shared_root_dir
 from vm.guest import Guest
 from vm.vng import agent_socket
 
@@ -22,10 +22,10 @@ def test_guest_cannot_write_a_host_file(guest, tmp_path):
 
 
 def test_guest_cannot_write_the_shared_root_itself(guest):
-    """The repository is under none of vng's overlays (/etc, /tmp, /usr, ...): a
+    """A host directory under none of vng's overlays (/etc, /tmp, /usr, ...): a
     write there reaches the host's root as the guest sees it, 9p or virtio-fs
     (vm/rootfs.py), and must be refused, not merely hidden."""
-    victim = REPO / f".safety-victim-{os.getpid()}"
+    victim = shared_root_dir(guest) / f".iowitness-safety-victim-{os.getpid()}"
     victim.write_text("host data")
     try:
         r = guest.run(f"echo guest >> {victim}; echo guest > {victim}.new; rm -f {victim}")

@@ -128,6 +128,12 @@ def verdict_so_far(node) -> tuple[str, str]:
     return "passed", ""
 
 
+def call_passed(node) -> bool:
+    """The test's body ran to its end and passed (not interrupted, not skipped)."""
+    rep = node.stash.get(REPORTS, {}).get("call")
+    return rep is not None and rep.passed
+
+
 def _message(rep) -> str:
     crash = getattr(rep.longrepr, "reprcrash", None)
     if crash is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import kernels
 from kernels import cache, catalog, debian
@@ -28,7 +29,11 @@ def cmd_list(args) -> int:
                 version = f"unresolved: {e.cause}"
         s = seen.get(name)
         last = f"  [{s['result']} {s['seen']}, {s['version']}, root over {s['root']}" + (
-            f", lacks {', '.join(s['lacks'])}" if s.get("lacks") else "") + "]" if s else ""
+            f", lacks {', '.join(s['lacks'])}" if s.get("lacks") else "") + "]" if s and "result" in s else ""
+        if s and "suites" in s:
+            r = s["suites"]
+            last += (f"  [suites {r['seen']}: {r['passed']} passed, {r['failed'] + r['error']} not, "
+                     f"{r['skipped']} skipped]")
         print(f"{name:{w}} {entry.__class__.__name__[:-5].lower():7} {'yes' if entry.default else '':7} "
               f"{'yes' if have else 'no':6} {version}{last}")
     return 0
@@ -75,6 +80,11 @@ def cmd_verify(args) -> int:
 
 def cmd_check(args) -> int:
     from kernels import check
+    if args.record_run:
+        for line in check.record_run(Path(args.record_run)):
+            print(line)
+        print(f"recorded in {check.SEEN}")
+        return 0
     names = args.names or check.debian_entries()
     for n in names:
         catalog.get(n)  # an unknown name is an error before anything boots
@@ -107,6 +117,7 @@ def main(argv=None) -> int:
     p.add_argument("names", nargs="*", metavar="NAME")
     p.add_argument("--record", action="store_true", help="write what was seen into kernels/seen.yaml")
     p.add_argument("--accel", choices=("kvm", "tcg"), default=None)
+    p.add_argument("--record-run", metavar="RUN", help="record what a test run (results/<run>) passed, per kernel")
     p.set_defaults(func=cmd_check)
     args = ap.parse_args(argv)
     try:

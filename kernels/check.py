@@ -6,7 +6,8 @@ For each entry: fetch it, boot it (vm.guest, as the tests do), and check that
 `uname -r` is the cached version, the command channel answers, and each feature
 the entry declares holds. It also says what the scenarios need that the kernel
 lacks (those tests skip with the reason; the rest run). `--record` writes what
-was seen into kernels/seen.yaml, which `python -m kernels list` shows.
+was seen into kernels/seen.yaml, which `python -m kernels list` shows;
+`--record-run results/<run>` adds what a test run of those kernels passed.
 """
 
 from __future__ import annotations
@@ -126,8 +127,33 @@ def load_seen() -> dict:
 def record(results: list[Seen]) -> None:
     seen = load_seen()
     for s in results:
-        seen[s.name] = s.record()
+        seen[s.name] = {**s.record(), **({"suites": seen[s.name]["suites"]} if "suites" in seen.get(s.name, {})
+                                          else {})}
+    _write(seen)
+
+
+def record_run(run_dir: Path) -> list[str]:
+    """What a test run (results/<run>) saw of each kernel it booted, kept under
+    that kernel's entry as `suites`: the verdict counts, the failures by name."""
+    from harness import runs
+    run = runs.load(Path(run_dir).resolve())  # its id, not "latest"
+    seen, lines = load_seen(), []
+    for name, version in run.kernels().items():
+        mine = [c for c in run.cases if c.kernel == name]
+        counts = {v: sum(c.verdict == v for c in mine) for v in ("passed", "failed", "error", "skipped")}
+        entry = seen.setdefault(name, {})
+        entry["suites"] = {"run": run.name, "version": version, "seen": time.strftime("%Y-%m-%d"),
+                           "tests": sorted({c.file.split("/")[0] + "/" + c.file.split("/")[1] for c in mine
+                                            if "/" in c.file}),
+                           **counts, "not passed": sorted(c.nodeid for c in mine if c.verdict in ("failed", "error"))}
+        lines.append(f"{name}: {version}: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + f" ({run.name})")
+    _write(seen)
+    return lines
+
+
+def _write(seen: dict) -> None:
     tmp = SEEN.with_suffix(".part")
-    tmp.write_text("# What `python -m kernels check --record` last saw of each entry (booted here).\n"
+    tmp.write_text("# What `python -m kernels check --record` last saw of each entry (booted here), and\n"
+                   "# under `suites` what the last run recorded with `--record-run RUN` passed.\n"
                    + yaml.safe_dump(seen, sort_keys=True))
     tmp.replace(SEEN)

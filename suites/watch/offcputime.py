@@ -80,7 +80,7 @@ class OffcputimeWitness(Witness):
 
     def settle(self, guest) -> Evidence:
         """Stop the guest's tool and judge every hold it traced; their rows."""
-        ev = Evidence(f"{self.name} on {guest.label}")
+        ev = Evidence(f"{self.name} on {guest.kernel.name} (its guest {guest.label})")
         pending, proc = self._pending.pop(guest, []), self._procs.pop(guest, None)
         if not pending or proc is None:
             return ev

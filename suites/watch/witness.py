@@ -123,6 +123,10 @@ class Witness:
         return self._why[guest] or None
 
     def check(self, guest) -> str | None:
+        if self.kind == "tool" and probes.online_cpus(guest) < 2:
+            # A tool runs beside the tasks on the other CPUs (HoldRun.other_cpus): on
+            # the tasks' own CPU it would take it out of idle, the very thing judged.
+            return "needs a CPU the tasks do not use; this guest has one"
         if self.kconfig:
             cfg = probes.kconfig(guest)
             unset = [s for s in self.kconfig if cfg.get(s) not in ("y", "m")]

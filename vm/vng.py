@@ -49,7 +49,7 @@ def session_dir_problem(session_dir: Path) -> str | None:
 
 def environment(session_dir: Path, rootfs: str) -> dict[str, str]:
     """vng's environment: HOME in the session dir, and the virtiofsd it is to use."""
-    env = tools.env(HOME=str(session_dir))
+    env = tools.env(HOME=str(session_dir), IOWITNESS_VIRTIOFS_DIR=str(session_dir))
     env["PATH"] = path_for(rootfs, env["PATH"])
     return env
 

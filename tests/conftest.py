@@ -55,6 +55,19 @@ def shared_root_dir(guest) -> Path:
     pytest.skip(f"no writable host directory outside the guest's overlays ({', '.join(own)})")
 
 
+def assert_share_refuses_writes(guest, tag: str) -> None:
+    """A write, a new file and a removal from the guest into shared_root_dir() are
+    refused as a read-only file system, and the host's file is untouched."""
+    victim = shared_root_dir(guest) / f".iowitness-{tag}-victim-{os.getpid()}"
+    victim.write_text("host data")
+    try:
+        r = guest.run(f"echo guest >> {victim}; echo guest > {victim}.new; rm -f {victim}")
+        assert r.rc != 0 and "Read-only file system" in r.stderr, (guest.rootfs, r)
+        assert victim.read_text() == "host data" and not Path(f"{victim}.new").exists()
+    finally:
+        victim.unlink(missing_ok=True)
+
+
 def only_run(results_dir: Path) -> Path:
     """The one run directory a child pytest wrote under results_dir."""
     [run] = [d for d in Path(results_dir).iterdir() if d.is_dir() and not d.is_symlink()]

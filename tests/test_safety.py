@@ -7,7 +7,7 @@ import stat
 import threading
 from pathlib import Path
 
-from tests.conftest import shared_root_dir
+from tests.conftest import assert_share_refuses_writes
 from vm.guest import Guest
 from vm.vng import agent_socket
 
@@ -25,14 +25,7 @@ def test_guest_cannot_write_the_shared_root_itself(guest):
     """A host directory under none of vng's overlays (/etc, /tmp, /usr, ...): a
     write there reaches the host's root as the guest sees it, 9p or virtio-fs
     (vm/rootfs.py), and must be refused, not merely hidden."""
-    victim = shared_root_dir(guest) / f".iowitness-safety-victim-{os.getpid()}"
-    victim.write_text("host data")
-    try:
-        r = guest.run(f"echo guest >> {victim}; echo guest > {victim}.new; rm -f {victim}")
-        assert r.rc != 0 and "Read-only file system" in r.stderr, (guest.rootfs, r)
-        assert victim.read_text() == "host data" and not Path(f"{victim}.new").exists()
-    finally:
-        victim.unlink(missing_ok=True)
+    assert_share_refuses_writes(guest, "safety")
 
 
 def test_guest_cannot_reach_a_host_loopback_service(guest):

@@ -15,7 +15,8 @@ from harness.plugin.guests import call_passed
 from suites import agreement
 from suites.cpu_hog import CpuHog
 from suites.devices import FrozenExt4, SlowNullb
-from suites.holds import Scene, io_uring_not_iowait
+from suites.holds import Scene, io_uring_not_iowait, task_cpu
+from suites.watch.cpus import tool_cpus
 from suites.watch.evidence import Evidence
 from vm import probes
 from vm.guest import Guest
@@ -54,6 +55,26 @@ def quiet_block_polling(guest: Guest):
     yield
     if guest.usable():
         guest.write_file(path, old.encode())
+
+
+@pytest.fixture
+def irqs_off_task_cpu(guest: Guest):
+    """Device interrupts go to the other CPUs while the tasks' CPU is watched: an
+    interrupt taken from idle is charged to no /proc/stat field
+    (suites/witnesses/cpu_iowait.py). Affinities the kernel manages refuse the
+    write and stay (the tasks' CPU is chosen away from the busiest of those:
+    suites/watch/cpus.py). One CPU: nothing to move."""
+    others = tool_cpus(guest)
+    if others == str(task_cpu(guest)):
+        yield
+        return
+    saved = guest.sh("for f in /proc/irq/[0-9]*/smp_affinity_list; do echo \"$f $(cat $f)\"; done")
+    guest.run(f"for f in /proc/irq/[0-9]*/smp_affinity_list; do echo {others} > $f; done 2>/dev/null")
+    yield
+    if guest.usable():
+        restore = "; ".join(f"echo {cpus} > {path}" for path, cpus in
+                            (line.split() for line in saved.splitlines() if len(line.split()) == 2))
+        guest.run(f"{{ {restore}; }} 2>/dev/null")
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ from suites.waits import (
     VFORK_PARENT,
     Wait,
 )
+from suites.watch import cpus
 from suites.watch.hold import Hold, Span, hold, quote, watch
 from suites.watch.judge import check_hold
 from vm import probes
@@ -56,7 +57,7 @@ S_TASKS = 6
 # kernel without PSI or delay accounting still runs them: those witnesses say
 # "not run" in the evidence (their check()), the others judge.
 MARKS = [
-    pytest.mark.usefixtures("delayacct", "quiet_block_polling"),
+    pytest.mark.usefixtures("delayacct", "quiet_block_polling", "irqs_off_task_cpu"),
 ]
 
 
@@ -71,8 +72,8 @@ def io_uring_not_iowait(guest) -> str | None:
 
 
 def task_cpu(guest) -> int:
-    """The CPU the tasks are pinned to: the last one, so CPU 0 stays for others."""
-    return probes.online_cpus(guest) - 1
+    """The CPU the tasks are pinned to (suites/watch/cpus.py)."""
+    return cpus.task_cpu(guest)
 
 
 @dataclass(frozen=True)

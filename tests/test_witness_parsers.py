@@ -15,6 +15,7 @@ from suites.watch.procfs import (
     parse_loadavg,
     parse_local_timer_interrupts,
     parse_pressure,
+    parse_schedstat,
     parse_stat,
     parse_task_stat,
 )
@@ -153,10 +154,11 @@ def test_rows_never_asserted_fail_the_test():
     assert ev.unasserted("passed") is None
 
 
-def snap(t, stat=STAT, psi=(0, 0), load1="1.00", tasks=None, wchan=None, group=None, cgroup="/cg"):
+def snap(t, stat=STAT, psi=(0, 0), load1="1.00", tasks=None, wchan=None, group=None, cgroup="/cg", schedstat=None):
     """A Snapshot as a hold takes it: the files' texts."""
     tasks, wchan = tasks or {}, wchan or {}
     files = {"/proc/stat": stat, "/proc/pressure/io": _psi_text(*psi), "/proc/loadavg": f"{load1} 0.5 0.2 1/90 7\n",
+             "/proc/schedstat": schedstat,
              **{f"/proc/{p}/stat": text for p, text in tasks.items()},
              **{f"/proc/{p}/wchan": text for p, text in wchan.items()}}
     if group is not None:
@@ -287,3 +289,55 @@ def test_load_row_tells_counted_from_not_counted_whatever_the_samples_saw_of_oth
     for seen in (1, 4, 8):
         assert not _load_row("1.48", "1.84", seen)[0]
     assert _load_row("1.48", "1.83", 1)[0]
+
+
+SCHEDSTAT = """version 15
+timestamp 4295123456
+cpu0 0 0 81234 30211 40110 20031 {run0} 1200345 {arr0}
+domain0 3 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0
+cpu1 0 0 61234 20211 30110 10031 {run1} 900345 {arr1}
+"""
+
+
+def test_schedstat():
+    cpus = parse_schedstat(SCHEDSTAT.format(run0=5_000_000_000, arr0=700, run1=123_456_789, arr1=40))
+    assert cpus[1].run_ns == 123_456_789 and cpus[1].arrivals == 40 and cpus[1].queued_ns == 900345
+    assert (cpus[0] - cpus[1]).arrivals == 660
+    with pytest.raises(ValueError):
+        parse_schedstat("version 15\ntimestamp 1\n")
+
+
+def _busy_rows(system_ticks: int, run_ms: int, arrivals: int) -> dict:
+    """cpu_iowait's rows for 3 tasks in I/O wait on an idle CPU 1 over 6 s at
+    HZ=250: CPU 1 gains `system_ticks` of system time while tasks ran `run_ms`
+    there in `arrivals` runs, the rest iowait."""
+    from suites.waits import DIRECT_READ
+    from suites.witnesses import cpu_iowait
+
+    def at(t, system, iowait, run_ns, arr):
+        stat = STAT.replace("cpu1 341 0 581 6815 287", f"cpu1 341 0 {581 + system} 6815 {287 + iowait}")
+        return snap(t, stat, schedstat=SCHEDSTAT.format(run0=0, arr0=0, run1=run_ns, arr1=arr))
+
+    base = Span(at(0, 0, 0, 0, 0), at(3, 0, 0, 0, 0), [at(0, 0, 0, 0, 0), at(3, 0, 0, 0, 0)])
+    window = [at(10, 0, 0, 10**9, 100), at(16, system_ticks, 600 - system_ticks, 10**9 + run_ms * 10**6,
+                                              100 + arrivals)]
+    ev = _judge(cpu_iowait.WITNESS, Span(window[0], window[-1], window), base, DIRECT_READ, n=3)
+    return {r.witness: r.ok for r in ev.rows}
+
+
+def test_busy_time_of_an_idle_waiting_cpu_is_what_ran_there():
+    # 30 ms of runs in 20 wakeups: at most 3 + 21 x 0.4 + 8 = 20 ticks (ceil).
+    assert _busy_rows(20, 30, 20)["CPU 1 busy (only what ran there)"]
+    # A kernel charging the waiting idle CPU as system time (the iowait-as-system
+    # mutant): the iowait clock still reads right, the busy row fails.
+    rows = _busy_rows(300, 30, 20)
+    assert not rows["CPU 1 busy (only what ran there)"]
+
+
+def test_the_tasks_cpu_takes_the_fewest_device_interrupts():
+    from suites.watch.cpus import device_interrupts
+    text = ("           CPU0       CPU1       \n"
+            "  0:        196          0   IO-APIC   2-edge      timer\n"
+            " 26:          0       3413  PCI-MSIX-0000:00:01.0   2-edge      virtio0-requests.0\n"
+            "LOC:       4248       4083   Local timer interrupts\n")
+    assert device_interrupts(text) == [196, 3413]

@@ -26,6 +26,7 @@ from typing import Any
 from harness.faults import FAIL, IowitnessError
 from suites.waits import Wait
 from suites.watch.procfs import (
+    CpuRun,
     CpuTimes,
     LoadAvg,
     Pressure,
@@ -33,6 +34,7 @@ from suites.watch.procfs import (
     TaskStat,
     parse_loadavg,
     parse_pressure,
+    parse_schedstat,
     parse_stat,
     parse_task_stat,
 )
@@ -44,9 +46,10 @@ SAMPLE_EVERY_S = 0.25
 # stalls, where /proc/pressure/io also counts every other task's I/O waits.
 CGROUP_ROOT = "/sys/fs/cgroup"
 _hold_ids = itertools.count(1)
-# What every sample reads whatever the witnesses want: the CPU times (plots) and,
-# per task, its state (the hold checks that every task still waits).
-CORE_FILES = ("/proc/stat",)
+# What every sample reads whatever the witnesses want: the CPU times (plots), what
+# ran on each CPU (the time bounds) and, per task, its state (the hold checks that
+# every task still waits).
+CORE_FILES = ("/proc/stat", "/proc/schedstat")
 # Each task sleeps this long after reporting, before it exits (block_once's
 # IOWITNESS_LINGER_MS): tools that sample per second and follow tasks (pidstat,
 # iotop) see it once more after its delay was added at its wake.
@@ -76,6 +79,11 @@ class Snapshot:
     @cached_property
     def stat(self) -> Stat:
         return parse_stat(self.files["/proc/stat"])
+
+    @cached_property
+    def schedstat(self) -> dict[int, CpuRun] | None:
+        text = self.files.get("/proc/schedstat")
+        return parse_schedstat(text) if text else None
 
     @cached_property
     def pressure(self) -> Pressure:
@@ -129,6 +137,11 @@ class Span:
 
     def cpu(self, n: int) -> CpuTimes:
         return self.after.stat.cpus[n] - self.before.stat.cpus[n]
+
+    def ran(self, n: int) -> CpuRun | None:
+        """What ran on CPU n over the span, exactly (None: no /proc/schedstat)."""
+        a, b = self.before.schedstat, self.after.schedstat
+        return b[n] - a[n] if a and b else None
 
     @property
     def cpus(self) -> list[int]:
@@ -237,10 +250,8 @@ class HoldRun:
     def other_cpus(self) -> str:
         """Where tools run: every online CPU but the tasks' (taskset -c list), so
         they do not take the tasks' CPU out of idle."""
-        from vm import probes
-        n = probes.online_cpus(self.guest)
-        others = [str(c) for c in range(n) if c != self.cpu]
-        return ",".join(others) or str(self.cpu)
+        from suites.watch.cpus import tool_cpus
+        return tool_cpus(self.guest)
 
 
 @dataclass

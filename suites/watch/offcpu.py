@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from fixtures import TRACERS
+from suites.watch.cpus import tool_cpus
 from vm import probes
 from vm.guest import Guest
 
@@ -48,7 +49,8 @@ class OffCpuTracer:
         # Without BTF (source builds leave it off) bpftrace learns task_struct from
         # the kernel's headers (lib/modules/<release>/build, published with the build).
         include = "" if probes.has_btf(guest) else "--include linux/sched.h "
-        self.proc = guest.spawn(f"exec bpftrace -B line {include}{PROGRAM} {MIN_SLEEP_MS}", keep=True)
+        cmd = f"exec taskset -c {tool_cpus(guest)} bpftrace -B line {include}{PROGRAM} {MIN_SLEEP_MS}"
+        self.proc = guest.spawn(cmd, keep=True)
         guest.wait_for_output(self.proc, "READY", timeout=attach_timeout)
 
     def alive(self) -> bool:

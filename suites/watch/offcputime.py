@@ -23,6 +23,7 @@ import re
 import signal
 import weakref
 
+from suites.watch.cpus import tool_cpus
 from suites.watch.evidence import Evidence
 from suites.watch.witness import Witness
 
@@ -69,8 +70,8 @@ class OffcputimeWitness(Witness):
         proc = self._procs.get(guest)
         if proc is not None and guest.poll(proc).rc is None:
             return
-        # CPU 0: the scenarios' tasks use the last CPU (suites/holds.py task_cpu).
-        proc = guest.spawn(f"exec taskset -c 0 {self.command()}", keep=True)
+        # Off the tasks' CPU (suites/watch/cpus.py).
+        proc = guest.spawn(f"exec taskset -c {tool_cpus(guest)} {self.command()}", keep=True)
         self._procs[guest] = proc
         self.wait_ready(guest, proc)
 

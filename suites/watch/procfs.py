@@ -57,6 +57,37 @@ def parse_stat(text: str) -> Stat:
 
 
 @dataclass(frozen=True)
+class CpuRun:
+    """One CPU's line of /proc/schedstat (kernel/sched/stats.c show_schedstat(),
+    CONFIG_SCHEDSTATS): `run_ns`, rq_cpu_time, the time tasks other than the idle
+    task ran there (rq_clock from arrival to departure, kernel/sched/stats.h
+    sched_info_depart(): exact, interrupts taken while they ran included), and
+    `arrivals`, rq_sched_info.pcount, how many times a task started running there."""
+
+    run_ns: int
+    arrivals: int
+    queued_ns: int = 0  # rq_sched_info.run_delay: time tasks waited runnable before they ran
+
+    def __sub__(self, other: CpuRun) -> CpuRun:
+        return CpuRun(self.run_ns - other.run_ns, self.arrivals - other.arrivals, self.queued_ns - other.queued_ns)
+
+
+def parse_schedstat(text: str) -> dict[int, CpuRun]:
+    """cpu<N> yld_count 0 sched_count sched_goidle ttwu_count ttwu_local rq_cpu_time
+    run_delay pcount (schedstat version 15, 5.x to 6.12)."""
+    cpus = {}
+    for line in text.splitlines():
+        name, *fields = line.split()
+        if name.startswith("cpu") and name[3:].isdigit():
+            if len(fields) < 9:
+                raise ValueError(f"not a /proc/schedstat cpu line: {line!r}")
+            cpus[int(name[3:])] = CpuRun(int(fields[6]), int(fields[8]), int(fields[7]))
+    if not cpus:
+        raise ValueError("not a /proc/schedstat text")
+    return cpus
+
+
+@dataclass(frozen=True)
 class Pressure:
     some_us: int  # cumulative "total=" of the some line, microseconds
     full_us: int

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import weakref
 
+from suites.watch.cpus import tool_cpus
 from suites.watch.procfs import USER_HZ
 from suites.watch.tools import unpacked
 from suites.watch.witness import Witness
@@ -62,8 +63,8 @@ class NodeExporter(Witness):
         proc = self._procs.get(guest)
         if proc is not None and guest.poll(proc).rc is None:
             return
-        # CPU 0: the scenarios' tasks use the last CPU (suites/holds.py task_cpu).
-        proc = guest.spawn(f"exec taskset -c 0 {self.program} --web.listen-address=127.0.0.1:{PORT} "
+        # Off the tasks' CPU (suites/watch/cpus.py).
+        proc = guest.spawn(f"exec taskset -c {tool_cpus(guest)} {self.program} --web.listen-address=127.0.0.1:{PORT} "
                            "--collector.disable-defaults --collector.cpu --collector.stat --collector.pressure",
                            keep=True)
         guest.wait_for_output(proc, "Listening on", timeout=120)

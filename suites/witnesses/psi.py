@@ -48,15 +48,27 @@ class PsiSystem(Witness):
                 ev.check(f"{p}PSI io full (masked by the hog)", w.full_us <= full_ceiling,
                          f"+<= {full_ceiling} us (idle baseline)", f"+{w.full_us} us", SOURCE)
             else:
-                # Not full while something runs on CPU k: its busy time, and the
-                # time /proc/stat did not account there, which may be interrupts
-                # (cpu_iowait.py LOST_TICKS): with the other CPUs busy (the tools
-                # run there) the weighting leaves no more room than that.
-                busy = w.cpu(seen.cpu).busy
-                lost = math.ceil(LOST_TICKS * W * USER_HZ)
-                least_full = int((W - w.edges - (busy + lost) / USER_HZ) * 1e6 / seen.ncpu)
+                # Not full while a task is runnable on CPU k: while one runs there
+                # or waits to (/proc/schedstat, exact; interrupts do not change PSI's
+                # state); with the other CPUs busy (the tools run there) the weighting
+                # leaves no more room than that. Each aggregation (every read of a
+                # pressure file, ours and the tools') weights by whole jiffies of
+                # non-idle time (collect_percpu_times(): nsecs_to_jiffies), so one
+                # whose interval has less than a jiffy non-idle adds nothing: a jiffy
+                # per sample is allowed for.
+                ran = w.ran(seen.cpu)
+                jiffies = (len(w.samples) + 1) / seen.hz
+                if ran is not None:
+                    not_full = (ran.run_ns + ran.queued_ns) / 1e9 + jiffies
+                    why = f"{ran.run_ns / 1e6:.1f} ms run + {ran.queued_ns / 1e6:.1f} ms queued on CPU {seen.cpu}"
+                else:
+                    lost = math.ceil(LOST_TICKS * W * USER_HZ)
+                    not_full = (w.cpu(seen.cpu).busy + lost) / USER_HZ + jiffies
+                    why = f"CPU {seen.cpu} busy and {lost} lost ticks (no /proc/schedstat)"
+                least_full = int((W - w.edges - not_full) * 1e6 / seen.ncpu)
                 ev.check(f"{p}PSI io full", w.full_us >= least_full,
-                         f">= {least_full} us ((W - read edges - CPU {seen.cpu} busy - {lost} lost ticks)/{seen.ncpu})",
+                         f">= {least_full} us ((W - read edges - {why} - {len(w.samples) + 1} jiffies)"
+                         f"/{seen.ncpu})",
                          f"+{w.full_us} us", SOURCE)
         elif w.group_some_us is not None:
             # Judged on the tasks' own cgroup (psi_group.py): the system-wide file

@@ -15,7 +15,7 @@ from harness.plugin.guests import call_passed
 from suites import agreement
 from suites.cpu_hog import CpuHog
 from suites.devices import FrozenExt4, SlowNullb
-from suites.holds import Scene, io_uring_not_iowait, task_cpu
+from suites.holds import Scene, task_cpu
 from suites.watch.cpus import tool_cpus
 from suites.watch.evidence import Evidence
 from vm import probes
@@ -141,11 +141,3 @@ def plot_path(request, run_dir):
 def scene(request, guest: Guest, block_once, hz, evidence) -> Scene:
     """The test's holds: baseline, waits, judging (suites/holds.py)."""
     return Scene(request, guest, block_once, hz, evidence)
-
-
-@pytest.fixture
-def io_uring_iowait(guest) -> None:
-    """Skips where io_uring waits are not I/O wait (suites/holds.py)."""
-    why = io_uring_not_iowait(guest)
-    if why:
-        pytest.skip(why)

@@ -32,10 +32,11 @@ from suites.waits import (
     URING_IDLE,
     URING_IDLE_IOWAIT,
     URING_READ,
+    URING_READ_SCHEDULE,
     VFORK_PARENT,
     Wait,
 )
-from suites.watch import cpus
+from suites.watch import cpus, uring_state
 from suites.watch.hold import Hold, Span, hold, quote, watch
 from suites.watch.judge import check_hold
 from vm import probes
@@ -69,6 +70,12 @@ def io_uring_not_iowait(guest) -> str | None:
     if v >= (6, 5) or (6, 1, 39) <= v < (6, 2):
         return None
     return f"{guest.kernel.name}: io_uring waits are not I/O wait before 8a796565cec3 (6.5, 6.1.39)"
+
+
+def uring_read_class(guest) -> Wait:
+    """io_uring_enter waiting for a read in flight: I/O wait where the kernel waits
+    in io_schedule(), S and nothing else before (judged, not skipped)."""
+    return URING_READ if io_uring_not_iowait(guest) is None else URING_READ_SCHEDULE
 
 
 def task_cpu(guest) -> int:
@@ -112,6 +119,7 @@ WORKLOADS: dict[str, Workload] = {
     FROZEN_WRITER.name: Workload(lambda s: ["append", _frozen(s).path], release=lambda s: _frozen(s).thaw,
                                  prepare=lambda s: _frozen(s).freeze(), setup=_frozen),
     URING_READ.name: Workload(lambda s: ["uring-read", s.device()], tasks=S_TASKS, setup=_device),
+    URING_READ_SCHEDULE.name: Workload(lambda s: ["uring-read", s.device()], tasks=S_TASKS, setup=_device),
     URING_IDLE.name: Workload(lambda s: ["uring-idle", s.ms], tasks=S_TASKS),
     AIO_GETEVENTS.name: Workload(lambda s: ["aio-getevents", s.device()], tasks=S_TASKS, setup=_device),
 }
@@ -188,7 +196,17 @@ def control(scene: Scene) -> Hold:
     return scene.hold(DIRECT_READ, label="control: O_DIRECT read, slow null_blk")
 
 
-def uring_idle_class(h: Hold) -> Wait:
-    """Whether an io_uring wait with nothing in flight is I/O wait, as this kernel's
-    procs_blocked shows it (docs/kernel-rules.md §4): every witness must agree."""
-    return URING_IDLE_IOWAIT if min(h.window.blocked) >= h.n else URING_IDLE
+def uring_idle_class(scene: Scene) -> Callable[[Hold], Wait]:
+    """For `decide`: whether an io_uring wait with nothing in flight is I/O wait,
+    predicted from the state the kernel decides it on, read as each task begins
+    to wait (suites/watch/uring_state.py); every witness is judged against that.
+    Call it before the baseline: it attaches the reader."""
+    before = io_uring_not_iowait(scene.guest)
+    r = None if before else uring_state.reader(scene.guest)
+
+    def decide(h: Hold) -> Wait:
+        iowait, why = (False, before) if before else uring_state.predict(r, h.pids)
+        scene.evidence.note(f"{h.wait.name}: predicted {'I/O wait' if iowait else 'not I/O wait'}: {why}")
+        return URING_IDLE_IOWAIT if iowait else URING_IDLE
+
+    return decide

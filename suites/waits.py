@@ -59,8 +59,12 @@ _URING = ("io_cqring_wait", "__io_cqring_wait_schedule", "io_cqring_wait_schedul
           "__x64_sys_io_uring_enter")
 URING_READ = _wait("io_uring read in flight", "S", True, False, TASK_INTERRUPTIBLE,
                    "io_uring/io_uring.c io_cqring_wait() -> io_schedule() (8a796565cec3, v6.5 / 6.1.39)", *_URING)
-# With nothing in flight the wait is I/O wait or not as the kernel decides
-# (docs/kernel-rules.md §4); the test takes whichever its procs_blocked shows.
+# Before 8a796565cec3 the same wait sleeps in plain schedule_hrtimeout().
+URING_READ_SCHEDULE = _wait("io_uring read in flight, before io_schedule", "S", False, False, TASK_INTERRUPTIBLE,
+                            "io_uring/io_uring.c io_cqring_wait() -> schedule_hrtimeout(), before 8a796565cec3",
+                            *_URING)
+# With nothing in flight the wait is I/O wait or not as the kernel's state at the
+# wait decides (docs/kernel-rules.md §4; suites/watch/uring_state.py predicts it).
 URING_IDLE_IOWAIT = _wait("io_uring idle wait", "S", True, False, TASK_INTERRUPTIBLE,
                           "io_uring/io_uring.c io_cqring_wait(), current_pending_io() true", *_URING)
 URING_IDLE = _wait("io_uring idle wait", "S", False, False, TASK_INTERRUPTIBLE,

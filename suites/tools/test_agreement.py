@@ -40,9 +40,10 @@ def observe_missing(request, guest, block_once, hz, store) -> None:
     ev = Evidence(f"{kernel}: waits observed by the tools suite", kernel)
     scene = Scene(request, guest, block_once, hz, ev)
     scene.setup(*(c.wait for c in missing))
+    decide = uring_idle_class(scene) if any(c.wait is URING_IDLE_IOWAIT for c in missing) else None
     scene.baseline()
     for c in missing:
-        scene.hold(c.wait, hog=c.hog, decide=uring_idle_class if c.wait is URING_IDLE_IOWAIT else None)
+        scene.hold(c.wait, hog=c.hog, decide=decide if c.wait is URING_IDLE_IOWAIT else None)
     store.add(kernel, ev)
     ev.save(request.getfixturevalue("run_dir"), f"tools-observed-{kernel}")
 

@@ -79,9 +79,6 @@ def test_aio_nr_grows_by_n_and_ring_has_predicted_pages(guest, aio_bin, evidence
         evidence.check("ring header nr", ctx["ring_nr"] == aio_ring.ring_nr(pages),
                        f"{aio_ring.ring_nr(pages)} = (4096*P - 32)/32", str(ctx["ring_nr"]),
                        "fs/aio.c aio_setup_ring: ring->nr = nr_events after rounding up to pages")
-        lo, hi = aio_ring.events_range(pages, c)
-        evidence.check("n within what the ring size can tell", lo <= n <= hi, f"{lo}..{hi}", str(n),
-                       "fixtures/tools/aio_ring.events_range (inverse of the page formula)")
     finally:
         h.stop()
     check_aio_nr(evidence, guest, "aio-nr after the holder was waited for", before, EXIT)
@@ -168,13 +165,9 @@ def test_capacity_returns_when_waitpid_returns(guest, aio_bin, evidence, sig):
     parent = h.proc.pid
     [child] = [p for p in h.pids if p != parent]
     mine = h.by_pid()
-    evidence.check("parent's contexts (workload's report)", sorted(c["n"] for c in mine[parent]) == [6, 500],
-                   "[6, 500]", str(sorted(c["n"] for c in mine[parent])), "the workload's arguments")
-    evidence.check("parent's contexts set up by its second thread",
-                   all(c["tid"] != parent for c in mine[parent]), f"tid != pid {parent}",
-                   f"tids {[c['tid'] for c in mine[parent]]}", "fs/aio.c: contexts belong to the mm, not the thread")
-    evidence.check("child's contexts", sorted(c["n"] for c in mine[child]) == [33, 44], "[33, 44]",
-                   str(sorted(c["n"] for c in mine[child])), "the workload's arguments")
+    # What the workload did, as it says (a note: the rows below are the kernel's view).
+    evidence.note(f"parent {parent}: contexts {sorted(c['n'] for c in mine[parent])} set up by threads "
+                  f"{sorted({c['tid'] for c in mine[parent]})}; child {child}: {sorted(c['n'] for c in mine[child])}")
     check_aio_nr(evidence, guest, "aio-nr with both processes holding", base + 500 + 6 + 33 + 44, ACCOUNT)
     try:
         guest.run(f"kill -{int(sig)} {child}", check=True)

@@ -101,9 +101,16 @@ def test_one_uid_shares_the_limit_and_unregister_gives_it_back_at_once(guest, wo
 
 def test_exit_gives_the_limit_back(guest, workloads, evidence, io_uring):
     """Exit while registered: the charge goes once the ring's exit work has run (a
-    workqueue, so possibly not at once; the test waits up to 60 s and reports)."""
+    workqueue, so possibly not at once; the test waits up to 60 s and reports).
+    Control: while A holds the whole limit, the same uid cannot register a page."""
     a = workloads.hold_uring(UNPRIVILEGED, LIMIT, LIMIT_PAGES)
-    a.stop()
+    try:
+        a.check_identity(UNPRIVILEGED, LIMIT, evidence)
+        got = workloads.uring_attempt(UNPRIVILEGED, LIMIT, 1, uid=a.uid)
+        evidence.check(f"same uid while A holds {LIMIT_PAGES} pages: 1 page", got == "ENOMEM", "ENOMEM", got,
+                       CHARGE + " (per uid)")
+    finally:
+        a.stop()
     t0 = time.monotonic()
     deadline, tries = t0 + 60, []
     while time.monotonic() < deadline:

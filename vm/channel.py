@@ -140,6 +140,14 @@ class AgentChannel:
         r = self.request("poll", pid=proc.pid)
         return CommandResult(proc.cmd, r["rc"], _text(r["stdout"]), _text(r["stderr"]), 0.0)
 
+    def running(self, proc: Background) -> bool:
+        """Still running: False once it has exited, or once the end-of-test reap has
+        forgotten it (exited processes, kept or not, are reaped with the rest)."""
+        try:
+            return self.poll(proc).rc is None
+        except AgentError:
+            return False
+
     def wait(self, proc: Background, timeout: float = 60) -> CommandResult:
         t0 = time.monotonic()
         r = self.request("wait", reply_timeout=timeout + REPLY_GRACE_S, pid=proc.pid, timeout=timeout)

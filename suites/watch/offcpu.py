@@ -54,7 +54,7 @@ class OffCpuTracer:
         guest.wait_for_output(self.proc, "READY", timeout=attach_timeout)
 
     def alive(self) -> bool:
-        return self.guest.usable() and self.guest.poll(self.proc).rc is None
+        return self.guest.usable() and self.guest.running(self.proc)
 
     def sleeps(self) -> list[Sleep]:
         return parse(self.guest.poll(self.proc).stdout)

@@ -68,7 +68,7 @@ class OffcputimeWitness(Witness):
 
     def setup(self, guest) -> None:
         proc = self._procs.get(guest)
-        if proc is not None and guest.poll(proc).rc is None:
+        if proc is not None and guest.running(proc):
             return
         # Off the tasks' CPU (suites/watch/cpus.py).
         proc = guest.spawn(f"exec taskset -c {tool_cpus(guest)} {self.command()}", keep=True)

@@ -63,7 +63,7 @@ class Reader:
         guest.wait_for_output(self.proc, "READY", timeout=attach_timeout)
 
     def alive(self) -> bool:
-        return self.guest.usable() and self.guest.poll(self.proc).rc is None
+        return self.guest.usable() and self.guest.running(self.proc)
 
     def states_of(self, pids, timeout: float = 10) -> dict[int, WaitState]:
         deadline = time.monotonic() + timeout

@@ -61,7 +61,7 @@ class NodeExporter(Witness):
 
     def setup(self, guest) -> None:
         proc = self._procs.get(guest)
-        if proc is not None and guest.poll(proc).rc is None:
+        if proc is not None and guest.running(proc):
             return
         # Off the tasks' CPU (suites/watch/cpus.py).
         proc = guest.spawn(f"exec taskset -c {tool_cpus(guest)} {self.program} --web.listen-address=127.0.0.1:{PORT} "

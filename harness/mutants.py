@@ -11,8 +11,9 @@ are catalog `source` entries on one base, so they share one build tree
 own pytest session under DIR/mutants-<stamp>/<kernel>/. --focused runs each
 mutant's own `suites` (the baseline runs their union).
 
-Prints a table (also written as mutants.md next to the runs): kernel, tests
-failed, caught, caught by an expected test. Exit 0 when the baseline passed
+Prints a table (also written as mutants.md next to the runs, and as JUnit,
+mutants.junit.xml, one testcase per kernel): kernel, tests failed, caught,
+caught by an expected test. Exit 0 when the baseline passed
 everything and every mutant failed a test marked for it; 1 otherwise; 2 on
 bad input (one line).
 """
@@ -186,6 +187,24 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def junit(rows: list[list[str]]) -> str:
+    """The table as JUnit XML (junit-xml): one testcase per kernel, failed when the
+    baseline does not pass everything or a mutant is not caught by a test named for it."""
+    from junit_xml import TestCase, TestSuite, to_xml_report_string
+
+    cases = []
+    for kernel, suites, failed, caught, right, expected in rows:
+        c = TestCase(kernel, classname="mutants", stdout=f"suites: {suites}\ntests failed: {failed}\n"
+                     f"caught: {caught}\nexpected: {expected}")
+        if caught == "(baseline)":  # the baseline row: "all pass" in the next column
+            if right != "all pass":
+                c.add_failure_info(f"the baseline did not pass everything: {failed}")
+        elif right != "yes":
+            c.add_failure_info(f"not caught by a test marked for it ({expected}); tests failed: {failed}")
+        cases.append(c)
+    return to_xml_report_string([TestSuite("iowitness planted-bug kernels", cases)])
+
+
 def _build(kernel: str) -> str:
     p = subprocess.run([sys.executable, "-m", "kernels", "build", kernel], cwd=REPO, text=True,
                        stdout=sys.stderr, stderr=subprocess.PIPE)
@@ -244,6 +263,7 @@ def main(argv: list[str]) -> int:
     print(text)
     (top / "mutants.md").parent.mkdir(parents=True, exist_ok=True)
     (top / "mutants.md").write_text(text)
+    (top / "mutants.junit.xml").write_text(junit(rows))
     print(f"mutants: {'every mutant caught by its test, baseline clean' if ok else 'goal NOT met'}; "
           f"{top / 'mutants.md'}", file=sys.stderr)
     return 0 if ok else 1

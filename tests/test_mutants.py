@@ -90,6 +90,19 @@ def test_goal_met_only_when_each_mutant_fails_its_own_test_and_the_baseline_is_c
     assert not ok and rows[2][2] == "build failed: make exited 2"
 
 
+def test_the_table_as_junit_fails_a_survivor_and_a_dirty_baseline():
+    import xml.etree.ElementTree as ET
+
+    base = _o("base", t_right="passed")
+    rows, _ = mutants.judge(PLAN, base, [_o("m1", t_right="failed"), _o("m2", t_right="passed")])
+    suite = ET.fromstring(mutants.junit(rows)).find("testsuite")
+    cases = {c.get("name"): c.find("failure") is not None for c in suite.iter("testcase")}
+    assert cases == {"base": False, "m1": False, "m2": True}
+    rows, _ = mutants.judge(PLAN, _o("base", t_right="failed"), [_o("m1", t_right="failed")])
+    suite = ET.fromstring(mutants.junit(rows)).find("testsuite")
+    assert [c.find("failure") is not None for c in suite.iter("testcase")] == [True, False]
+
+
 def test_catches_markers_and_the_plan_must_name_each_other():
     p = Path("mutants.yaml")
     mutants.check_catches(PLAN, {"suites/aio/x.py::a": ("m1",), "suites/aio/x.py::b": ("m2", "m1")}, p)

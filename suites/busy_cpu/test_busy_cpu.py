@@ -39,7 +39,8 @@ def _timer_note(scene: Scene) -> None:
 @pytest.mark.behaviour("busy-cpu-masks-iowait")
 # Not the io_uring tests for no-iowait-mark: 6.1's io_cqring_wait_schedule() sets
 # in_iowait itself (io_uring/io_uring.c), not through io_schedule_prepare().
-@pytest.mark.catches("source-6.1-mut-no-iowait-mark", "source-6.1-mut-aix-iowait", "source-6.1-mut-psi-io-some-busy")
+@pytest.mark.catches("source-6.1-mut-no-iowait-mark", "source-6.1-mut-aix-iowait", "source-6.1-mut-psi-io-some-busy",
+                     "source-6.1-mut-iowait-as-system")
 def test_busy_cpu_masks_iowait(scene, plot_path):
     """Phases 1-3: the same real I/O wait (O_DIRECT reads of the slow null_blk
     device), then the module's sleep with in_iowait = 1, each once on an
@@ -94,7 +95,7 @@ def test_io_uring_wait_with_nothing_in_flight(scene):
 
 
 @pytest.mark.behaviour("libaio-getevents-not-iowait")
-@pytest.mark.catches("source-6.1-mut-no-iowait-mark")
+@pytest.mark.catches("source-6.1-mut-no-iowait-mark", "source-6.1-mut-aio-getevents-iowait")
 @pytest.mark.kconfig("CONFIG_AIO")
 def test_libaio_getevents_is_not_iowait(scene):
     """io_getevents waiting for the same slow read sleeps in S without in_iowait

@@ -20,6 +20,8 @@ pytestmark = MARKS
 
 
 @pytest.mark.behaviour("dstate-vfork")
+@pytest.mark.catches("source-6.1-mut-loadavg-state-equality", "source-6.1-mut-delayacct-any-d",
+                     "source-6.1-mut-procs-blocked-counts-d")
 def test_vfork_parent(scene):
     """A vfork parent waits in D (wait_for_vfork_done, killable completion)
     until its child exits; the child sleeps in S."""
@@ -31,6 +33,7 @@ def test_vfork_parent(scene):
 
 
 @pytest.mark.behaviour("dstate-module-msleep")
+@pytest.mark.catches("source-6.1-mut-delayacct-any-d", "source-6.1-mut-procs-blocked-counts-d")
 def test_module_msleep(scene):
     """The classic experiment: a module msleep()s (TASK_UNINTERRUPTIBLE)
     in the writer's context; with in_iowait = 1 the same sleep is I/O wait to
@@ -43,6 +46,7 @@ def test_module_msleep(scene):
 
 
 @pytest.mark.behaviour("dstate-io-destroy")
+@pytest.mark.catches("source-6.1-mut-delayacct-any-d", "source-6.1-mut-procs-blocked-counts-d")
 @pytest.mark.kconfig("CONFIG_AIO")
 def test_io_destroy_with_read_in_flight(scene):
     """io_destroy() waits (wait_for_completion, D) until the O_DIRECT read it
@@ -56,6 +60,7 @@ def test_io_destroy_with_read_in_flight(scene):
 
 
 @pytest.mark.behaviour("dstate-frozen-fs")
+@pytest.mark.catches("source-6.1-mut-delayacct-any-d", "source-6.1-mut-procs-blocked-counts-d")
 @pytest.mark.modules("loop")
 @pytest.mark.kconfig("CONFIG_EXT4_FS")
 @pytest.mark.needs_cmds("fsfreeze", "mkfs.ext4", "losetup")

@@ -15,8 +15,8 @@ from harness.plugin.guests import call_passed
 from suites import agreement
 from suites.cpu_hog import CpuHog
 from suites.devices import FrozenExt4, SlowNullb
-from suites.holds import Scene, task_cpu
-from suites.watch.cpus import tool_cpus
+from suites.holds import Scene
+from suites.watch.cpus import task_cpu, tool_cpus
 from suites.watch.evidence import Evidence
 from vm import probes
 from vm.guest import Guest

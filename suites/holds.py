@@ -36,7 +36,8 @@ from suites.waits import (
     VFORK_PARENT,
     Wait,
 )
-from suites.watch import cpus, uring_state
+from suites.watch import uring_state
+from suites.watch.cpus import task_cpu
 from suites.watch.hold import Hold, Span, hold, quote, watch
 from suites.watch.judge import check_hold
 from vm import probes
@@ -78,11 +79,6 @@ def uring_read_class(guest) -> Wait:
     return URING_READ if io_uring_not_iowait(guest) is None else URING_READ_SCHEDULE
 
 
-def task_cpu(guest) -> int:
-    """The CPU the tasks are pinned to (suites/watch/cpus.py)."""
-    return cpus.task_cpu(guest)
-
-
 @dataclass(frozen=True)
 class Workload:
     """How a wait is made: block_once's arguments (given the scene), how many tasks,
@@ -110,6 +106,7 @@ def _module(scene: Scene):
     return scene.fixture("dsleep")
 
 
+_URING_READ = Workload(lambda s: ["uring-read", s.device()], tasks=S_TASKS, setup=_device)
 WORKLOADS: dict[str, Workload] = {
     DIRECT_READ.name: Workload(lambda s: ["pread-direct", s.device()], setup=_device),
     MSLEEP.name: Workload(lambda s: ["dsleep", s.ms, 0], setup=_module),
@@ -118,8 +115,8 @@ WORKLOADS: dict[str, Workload] = {
     IO_DESTROY.name: Workload(lambda s: ["aio-destroy", s.device()], setup=_device),
     FROZEN_WRITER.name: Workload(lambda s: ["append", _frozen(s).path], release=lambda s: _frozen(s).thaw,
                                  prepare=lambda s: _frozen(s).freeze(), setup=_frozen),
-    URING_READ.name: Workload(lambda s: ["uring-read", s.device()], tasks=S_TASKS, setup=_device),
-    URING_READ_SCHEDULE.name: Workload(lambda s: ["uring-read", s.device()], tasks=S_TASKS, setup=_device),
+    URING_READ.name: _URING_READ,  # the same workload, whichever way the kernel waits
+    URING_READ_SCHEDULE.name: _URING_READ,
     URING_IDLE.name: Workload(lambda s: ["uring-idle", s.ms], tasks=S_TASKS),
     AIO_GETEVENTS.name: Workload(lambda s: ["aio-getevents", s.device()], tasks=S_TASKS, setup=_device),
 }

@@ -174,12 +174,16 @@ def test_cpu_time_plot_writes_a_png(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+INTERRUPTS = ("           CPU0       CPU1       \n"
+              "  0:        196          0   IO-APIC   2-edge      timer\n"
+              " 26:          0       3413  PCI-MSIX-0000:00:01.0   2-edge      virtio0-requests.0\n"
+              "LOC:      12693       9561   Local timer interrupts\n"
+              "ERR:          0\n"
+              "SPU:          0          0   Spurious interrupts\n")
+
+
 def test_local_timer_interrupts():
-    text = ("           CPU0       CPU1       \n"
-            "  0:         45          0   IO-APIC   2-edge      timer\n"
-            "LOC:      12693       9561   Local timer interrupts\n"
-            "SPU:          0          0   Spurious interrupts\n")
-    assert parse_local_timer_interrupts(text) == [12693, 9561]
+    assert parse_local_timer_interrupts(INTERRUPTS) == [12693, 9561]
     with pytest.raises(ValueError):
         parse_local_timer_interrupts("           CPU0\n")
 
@@ -335,9 +339,5 @@ def test_busy_time_of_an_idle_waiting_cpu_is_what_ran_there():
 
 
 def test_the_tasks_cpu_takes_the_fewest_device_interrupts():
-    from suites.watch.cpus import device_interrupts
-    text = ("           CPU0       CPU1       \n"
-            "  0:        196          0   IO-APIC   2-edge      timer\n"
-            " 26:          0       3413  PCI-MSIX-0000:00:01.0   2-edge      virtio0-requests.0\n"
-            "LOC:       4248       4083   Local timer interrupts\n")
-    assert device_interrupts(text) == [196, 3413]
+    from suites.watch.procfs import device_interrupts
+    assert device_interrupts(INTERRUPTS) == [196, 3413]

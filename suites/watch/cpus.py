@@ -13,24 +13,11 @@ from __future__ import annotations
 
 import weakref
 
+from suites.watch.procfs import device_interrupts
 from vm import probes
 from vm.guest import Guest
 
 _chosen: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def device_interrupts(text: str) -> list[int]:
-    """Per-CPU totals of the numbered (device) lines of /proc/interrupts."""
-    lines = text.splitlines()
-    ncpu = len(lines[0].split())
-    totals = [0] * ncpu
-    for line in lines[1:]:
-        name, _, rest = line.partition(":")
-        if name.strip().isdigit():
-            for i, count in enumerate(rest.split()[:ncpu]):
-                if count.isdigit():
-                    totals[i] += int(count)
-    return totals
 
 
 def task_cpu(guest: Guest) -> int:

@@ -43,15 +43,21 @@ def parse(text: str) -> list[Sleep]:
     return out
 
 
+def spawn_kept_bpftrace(guest: Guest, program, headers: tuple[str, ...], args: str = "",
+                        attach_timeout: float = 300):
+    """A bpftrace program kept for the guest's life, off the tasks' CPU, once it
+    prints READY. Without BTF (source builds leave it off) it learns the kernel's
+    types from `headers` (lib/modules/<release>/build, published with the build)."""
+    include = "" if probes.has_btf(guest) else "".join(f"--include {h} " for h in headers)
+    proc = guest.spawn(f"exec taskset -c {tool_cpus(guest)} bpftrace -B line {include}{program} {args}", keep=True)
+    guest.wait_for_output(proc, "READY", timeout=attach_timeout)
+    return proc
+
+
 class OffCpuTracer:
     def __init__(self, guest: Guest, attach_timeout: float = 300):
         self.guest = guest
-        # Without BTF (source builds leave it off) bpftrace learns task_struct from
-        # the kernel's headers (lib/modules/<release>/build, published with the build).
-        include = "" if probes.has_btf(guest) else "--include linux/sched.h "
-        cmd = f"exec taskset -c {tool_cpus(guest)} bpftrace -B line {include}{PROGRAM} {MIN_SLEEP_MS}"
-        self.proc = guest.spawn(cmd, keep=True)
-        guest.wait_for_output(self.proc, "READY", timeout=attach_timeout)
+        self.proc = spawn_kept_bpftrace(guest, PROGRAM, ("linux/sched.h",), str(MIN_SLEEP_MS), attach_timeout)
 
     def alive(self) -> bool:
         return self.guest.usable() and self.guest.running(self.proc)

@@ -135,12 +135,29 @@ def parse_task_stat(text: str) -> TaskStat:
     return TaskStat(int(pid), comm, rest[0], int(rest[39 - 3]), int(rest[42 - 3]))
 
 
+def parse_interrupts(text: str) -> dict[str, list[int]]:
+    """/proc/interrupts: each row's name (an IRQ number, or LOC, RES...) -> its per-CPU counts."""
+    lines = text.splitlines()
+    ncpu = len(lines[0].split()) if lines else 0
+    rows = {}
+    for line in lines[1:]:
+        name, _, rest = line.strip().partition(":")
+        counts = rest.split()[:ncpu]
+        if len(counts) == ncpu and all(c.isdigit() for c in counts):
+            rows[name] = [int(c) for c in counts]
+    return rows
+
+
 def parse_local_timer_interrupts(text: str) -> list[int]:
     """Per-CPU counts of the "LOC" (local APIC timer) row of /proc/interrupts:
     the tick, when the CPU is idle and NO_HZ is off, or hardly ever under NO_HZ idle."""
-    for line in text.splitlines():
-        name, _, rest = line.strip().partition(":")
-        if name == "LOC":
-            ncpu = len(text.splitlines()[0].split())
-            return [int(x) for x in rest.split()[:ncpu]]
-    raise ValueError("/proc/interrupts: no LOC row")
+    loc = parse_interrupts(text).get("LOC")
+    if loc is None:
+        raise ValueError("/proc/interrupts: no LOC row")
+    return loc
+
+
+def device_interrupts(text: str) -> list[int]:
+    """Per-CPU totals of the numbered (device) rows of /proc/interrupts."""
+    rows = [counts for name, counts in parse_interrupts(text).items() if name.isdigit()]
+    return [sum(col) for col in zip(*rows, strict=True)] if rows else [0] * len(text.splitlines()[0].split())

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 
 from fixtures import TRACERS
 from harness.faults import IowitnessError
-from suites.watch.cpus import tool_cpus
-from vm import probes
+from suites.watch.offcpu import spawn_kept_bpftrace
 from vm.guest import Guest
 
 PROGRAM = TRACERS / "uring_wait_state.bt"
@@ -58,9 +57,8 @@ def parse(text: str) -> dict[int, WaitState]:
 class Reader:
     def __init__(self, guest: Guest, attach_timeout: float = 300):
         self.guest = guest
-        include = "" if probes.has_btf(guest) else "--include linux/sched.h --include linux/io_uring_types.h "
-        self.proc = guest.spawn(f"exec taskset -c {tool_cpus(guest)} bpftrace -B line {include}{PROGRAM}", keep=True)
-        guest.wait_for_output(self.proc, "READY", timeout=attach_timeout)
+        self.proc = spawn_kept_bpftrace(guest, PROGRAM, ("linux/sched.h", "linux/io_uring_types.h"),
+                                        attach_timeout=attach_timeout)
 
     def alive(self) -> bool:
         return self.guest.usable() and self.guest.running(self.proc)

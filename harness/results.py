@@ -58,8 +58,10 @@ def tool_versions() -> dict:
 
 
 def write_environment(run_dir: Path, kernels: dict, guests: dict, options,
-                      emulator_retries: dict | None = None, tools: dict | None = None) -> None:
-    """environment.json: what ran, on what, with what (rewritten as it grows)."""
+                      emulator_retries: dict | None = None, tools: dict | None = None,
+                      part: str | None = None) -> None:
+    """environment.json: what ran, on what, with what (rewritten as it grows).
+    `part`: a pytest-xdist worker's share, environment.<part>.json, joined at the end."""
     from importlib.metadata import version
     env = {
         "host": {"kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version()},
@@ -76,6 +78,38 @@ def write_environment(run_dir: Path, kernels: dict, guests: dict, options,
         "emulator_retries": emulator_retries or {},
         "tools": tools or {},
     }
-    tmp = run_dir / ".environment.json.tmp"
-    tmp.write_text(json.dumps(env, indent=1))
-    os.replace(tmp, run_dir / "environment.json")
+    _write_json(run_dir / (f"environment.{part}.json" if part else "environment.json"), env)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+_JOINED = ("kernels", "guests", "emulator_retries", "tools")  # per kernel or guest: a union
+
+
+def join_environments(envs: list[dict]) -> dict:
+    """Several processes' environment.json as one: the host and options of the
+    first, the kernels, guests, retries and tools of all."""
+    out: dict = {}
+    for env in envs:
+        for key, value in env.items():
+            if key in _JOINED:
+                out.setdefault(key, {}).update(value)
+            else:
+                out.setdefault(key, value)
+    return out
+
+
+def join_environment_parts(run_dir: Path) -> None:
+    """The workers' environment.<id>.json into the run's environment.json."""
+    parts = sorted(run_dir.glob("environment.*.json"))
+    if not parts:
+        return
+    main = run_dir / "environment.json"
+    envs = ([json.loads(main.read_text())] if main.exists() else []) + [json.loads(p.read_text()) for p in parts]
+    _write_json(main, join_environments(envs))
+    for p in parts:
+        p.unlink()

@@ -7,6 +7,7 @@
     python -m suites summary RUN_DIR        # results/<run>/summary.md and .html
     python -m suites compare RUN_A RUN_B [--pair KA=KB]
     python -m suites kcidb RUN_DIR [-o FILE]
+    python -m suites merge RUN_DIR... [--results-dir DIR]   # shards or runs joined into one run
 
 tools runs the tools suite (suites/tools/: does each observability tool tell
 the truth about each wait?) and prints the agreement matrix per kernel; --tool
@@ -31,7 +32,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness import agreement, compare, kcidb, results, runs, summary
+from harness import agreement, compare, kcidb, merge, results, runs, summary
 from kernels import catalog
 from kernels.errors import KernelError
 from suites.catalog import BEHAVIOURS
@@ -148,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("rest", nargs=argparse.REMAINDER)
     k = sub.add_parser("kcidb", help="a run as validated KCIDB JSON")
     k.add_argument("rest", nargs=argparse.REMAINDER)
+    m = sub.add_parser("merge", help="join runs (the shards of --shard I/N) into one run directory")
+    m.add_argument("runs", nargs="+")
+    m.add_argument("--results-dir", default=str(REPO / "results"))
     args = ap.parse_args(argv)
     if args.cmd == "reproduce":
         return reproduce(args, extra)
@@ -160,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         return summary.main([args.run])
     if args.cmd == "compare":
         return compare.main(args.rest)
+    if args.cmd == "merge":
+        return merge.main(args.runs, Path(args.results_dir))
     return kcidb.main(args.rest)
 
 

@@ -24,6 +24,27 @@ from vm.guest import Guest
 _NULLB = pytest.StashKey[dict]()
 
 
+
+@pytest.hookimpl(trylast=True)  # after pytest has grouped the items by kernel
+def pytest_collection_modifyitems(items):
+    """The tools' matrix (suites/tools/test_agreement.py) reads the holds of every
+    scenario test on its kernel and stops the tools that print only then (the
+    offcputime tools): it runs after the kernel's other tests, so none of them
+    has to start those tools again (a bcc compile and a libbpf attach, 47 s per
+    kernel under TCG)."""
+    def kernel(it):
+        spec = getattr(it, "callspec", None)
+        return spec.params.get("kernel_name") if spec else None
+
+    out, run = [], []
+    for it in items + [None]:
+        if run and (it is None or kernel(it) != kernel(run[0])):
+            out += sorted(run, key=lambda x: x.path.name == "test_agreement.py" and x.path.parent.name == "tools")
+            run = []
+        if it is not None:
+            run.append(it)
+    items[:] = out
+
 @pytest.fixture(scope="session")
 def block_once() -> str:
     return str(build_c(WORKLOADS / "block_once.c", "-luring"))

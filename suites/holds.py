@@ -60,6 +60,7 @@ S_TASKS = 6
 # "not run" in the evidence (their check()), the others judge.
 MARKS = [
     pytest.mark.usefixtures("delayacct", "quiet_block_polling", "irqs_off_task_cpu"),
+    pytest.mark.alone,  # the witnesses count ticks: another guest's load would take them (harness/plugin/parallel.py)
 ]
 
 

@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+from vm import channel, liveness
 from vm.errors import ChannelLost, CommandTimeout, GuestError, GuestHung, KernelPanic
 
 _panicked: dict[str, str] = {}
@@ -54,8 +55,13 @@ def test_qemu_killed_from_outside_is_named(guest):
         guest.run("true", timeout=30)
 
 
-def test_stopped_qemu_is_a_hung_guest(guest):
-    """SIGSTOP freezes every vCPU at once, as a hung kernel would look from outside."""
+def test_stopped_qemu_is_a_hung_guest(guest, monkeypatch):
+    """SIGSTOP freezes every vCPU at once, as a hung kernel would look from outside.
+    A stopped QEMU answers nothing at all: the diagnosis is the same with short
+    waits (the defaults, 60 s past the command and 30 s for the ping loop, are for
+    a slow TCG guest under load and cost 90 s here)."""
+    monkeypatch.setattr(channel, "REPLY_GRACE_S", 5.0)
+    monkeypatch.setattr(liveness, "PING_TIMEOUT_S", 5.0)
     qemu = _qemu_pid(guest)
     os.kill(qemu, signal.SIGSTOP)
     try:

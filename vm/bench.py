@@ -1,9 +1,13 @@
 """Boot and command-channel figures for one kernel, measured side by side, as one JSON object.
 
-    python -m vm.bench --kernel debian-6.12 [--commands 200] [--naive 10]
+    python -m vm.bench --kernel debian-6.12 [--rounds 3] [--commands 200] [--naive 10]
+    python -m vm.bench --suites [PATH ...] [--suite-kernel K ...] [--workers 2]   # + serial vs -n 2
     python -m vm.bench --kernel debian-6.12 --rootfs both [--rounds 3]   # 9p vs virtio-fs
 
-Figures, not a test: nothing here passes or fails on time. The naive
+Figures, not a test: nothing here passes or fails on time. The two sides
+(`vng --exec true` and the harness's guest) boot in turn, --rounds times each,
+and the host's steal time over those rounds is printed with their medians and
+spread: one slow moment of a shared host does not make the ratio. The naive
 exec_command figure comes from a second guest booted with SSH (the default guest
 has none); its boot is reported as boot_to_ready_with_ssh_s.
 """
@@ -24,6 +28,7 @@ from pathlib import Path
 
 import kernels
 from kernels import tools
+from vm import accel as accel_mod
 from vm.guest import Guest
 from vm.options import GuestOptions
 
@@ -90,6 +95,83 @@ def rootfs_figures(kernel, opts: GuestOptions, transports: list[str], rounds: in
                 for k, v in figures.items()} for t, figures in got.items()}
 
 
+def host_steal() -> tuple[int, int]:
+    """The host's steal and total jiffies (/proc/stat's cpu line): on a shared
+    machine a slow moment shows up here, and the figures are read with it."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[7] if len(fields) > 7 else 0, sum(fields)
+
+
+def _spread(values: list[float], digits: int = 2) -> dict:
+    return {"median": round(statistics.median(values), digits), "min": round(min(values), digits),
+            "max": round(max(values), digits), "n": len(values)}
+
+
+def ours(kernel, opts: GuestOptions, logs: Path, commands: int) -> dict[str, float]:
+    """One boot of the harness's guest: boot to ready, command and ping round trips."""
+    guest = Guest(kernel, opts, logs)
+    t0 = time.monotonic()
+    guest.boot()
+    try:
+        out = {"boot_to_ready_s": time.monotonic() - t0}
+        rtts, pings = [], []
+        for _ in range(commands):
+            t = time.monotonic()
+            guest.run("true")
+            rtts.append((time.monotonic() - t) * 1000)
+        for _ in range(commands):  # the channel alone, no guest process created
+            t = time.monotonic()
+            guest.ping()
+            pings.append((time.monotonic() - t) * 1000)
+        out.update(cmd_rtt_ms_p50=statistics.median(rtts), cmd_rtt_ms_p99=_percentile(rtts, 0.99),
+                   agent_ping_ms_p50=statistics.median(pings), accel=guest.accel.name, aslr=guest.aslr())
+        return out
+    finally:
+        guest.shutdown()
+
+
+def naive_ssh(kernel, opts: GuestOptions, logs: Path, n: int) -> dict[str, float]:
+    """The naive figure needs SSH, which the channel does not: a guest with it."""
+    guest = Guest(kernel, dataclasses.replace(opts, ssh=True), logs, label=f"{kernel.name}-ssh")
+    t0 = time.monotonic()
+    guest.boot()
+    try:
+        boot = time.monotonic() - t0
+        ssh = guest.ssh.client()  # connected before the clock starts: only exec_command is timed
+        naive = []
+        for _ in range(n):  # plain paramiko exec_command: sshd + login shell each time
+            t = time.monotonic()
+            _, out, _ = ssh.exec_command("true")
+            out.channel.recv_exit_status()
+            naive.append((time.monotonic() - t) * 1000)
+        return {"boot_to_ready_with_ssh_s": round(boot, 2),
+                "naive_exec_command_ms_p50": round(statistics.median(naive), 1)}
+    finally:
+        guest.shutdown()
+
+
+def suite_figures(selection: list[str], kernels_: list[str], workers: int) -> dict:
+    """The suites on two kernels, serial and with `workers` pytest-xdist workers,
+    one after the other in this invocation: wall time, and per kernel the time
+    its tests took and the run's budget (harness/budget.py)."""
+    from harness import budget
+    out = {}
+    for mode, extra in (("serial", []), (f"n{workers}", ["-n", str(workers)])):
+        results_dir = Path(tempfile.mkdtemp(prefix="iowitness-bench-runs-"))
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection,
+               *(a for k in kernels_ for a in ("--kernel", k)), "--results-dir", str(results_dir), *extra]
+        t0 = time.monotonic()
+        rc = subprocess.run(cmd, cwd=Path(__file__).resolve().parent.parent, stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True).returncode
+        wall = time.monotonic() - t0
+        run = next(d for d in results_dir.iterdir() if d.is_dir() and not d.is_symlink())
+        b = budget.load(run).as_dict()
+        per_kernel = {k: round(sum(t["seconds"] for n, t in b["tests"].items() if f"[{k}" in n), 1) for k in kernels_}
+        out[mode] = {"wall_s": round(wall, 1), "pytest_rc": rc, "tests_s_per_kernel": per_kernel,
+                     "budget_s": b["totals_s"], "run": str(run)}
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m vm.bench")
     ap.add_argument("--kernel", default="debian-6.12")
@@ -100,7 +182,13 @@ def main(argv=None) -> int:
     ap.add_argument("--aslr", choices=("on", "off"), default=None, help="as pytest's --vm-aslr")
     ap.add_argument("--rootfs", choices=("9p", "virtiofs", "both"), default=None,
                     help="only the host's root transports side by side (vm/rootfs.py), --rounds boots each")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3, help="boots of each side, interleaved (default 3)")
+    ap.add_argument("--suites", nargs="*", default=None, metavar="PATH",
+                    help="also run these suites (default: suites) on --suite-kernel serial and with -n --workers, "
+                         "side by side: wall time, per-kernel time and budget (long: the suites twice)")
+    ap.add_argument("--suite-kernel", action="append", default=[], metavar="NAME",
+                    help="kernels for --suites (default: the catalog's defaults)")
+    ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args(argv)
     kernel = kernels.ensure(args.kernel, quiet=True)
     opts = GuestOptions(cpus=args.cpus, memory=args.memory, aslr=None if args.aslr is None else args.aslr == "on")
@@ -111,54 +199,37 @@ def main(argv=None) -> int:
                           **rootfs_figures(kernel, opts, transports, args.rounds, args.commands)}, indent=1))
         return 0
     logs = Path(tempfile.mkdtemp(prefix="iowitness-bench-logs-"))
-    guest = Guest(kernel, opts, logs)
-    t0 = time.monotonic()
-    guest.boot()
+    steal0 = host_steal()
+    exec_boots, mine = [], []
     try:
-        boot_to_ready = time.monotonic() - t0
-        rtts = []
-        for _ in range(args.commands):
-            t = time.monotonic()
-            guest.run("true")
-            rtts.append((time.monotonic() - t) * 1000)
-        pings = []  # the channel alone, no guest process created
-        for _ in range(args.commands):
-            t = time.monotonic()
-            guest.ping()
-            pings.append((time.monotonic() - t) * 1000)
-        accel = guest.accel.name
-        aslr = guest.aslr()
+        # Interleaved (vng, ours, vng, ours, ...): a slow moment of a shared host
+        # falls on both sides, and the ratio of medians means something.
+        accel = accel_mod.choose(kernel.image, None).name
+        for _ in range(args.rounds):
+            exec_boots.append(vng_exec_boot(kernel, accel, args.cpus, args.memory))
+            mine.append(ours(kernel, opts, logs, args.commands))
+        steal1 = host_steal()
+        naive = naive_ssh(kernel, opts, logs, args.naive)
     finally:
-        guest.shutdown()
-    # The naive figure needs SSH, which the channel does not: a second guest with it.
-    ssh_guest = Guest(kernel, dataclasses.replace(opts, ssh=True), logs, label=f"{kernel.name}-ssh")
-    t0 = time.monotonic()
-    ssh_guest.boot()
-    try:
-        ssh_boot_to_ready = time.monotonic() - t0
-        ssh = ssh_guest.ssh.client()  # connected before the clock starts: only exec_command is timed
-        naive = []
-        for _ in range(args.naive):  # plain paramiko exec_command: sshd + login shell each time
-            t = time.monotonic()
-            _, out, _ = ssh.exec_command("true")
-            out.channel.recv_exit_status()
-            naive.append((time.monotonic() - t) * 1000)
-    finally:
-        ssh_guest.shutdown()
         shutil.rmtree(logs, ignore_errors=True)
-    exec_boot = vng_exec_boot(kernel, accel, args.cpus, args.memory)
-    print(json.dumps({
-        "kernel": kernel.name, "version": kernel.version, "accel": accel, "guest_aslr": aslr,
-        "vng_exec_boot_s": round(exec_boot, 2),
-        "boot_to_ready_s": round(boot_to_ready, 2),
-        "boot_to_ready_over_vng_exec": round(boot_to_ready / exec_boot, 2),
-        "boot_to_ready_with_ssh_s": round(ssh_boot_to_ready, 2),
-        "cmd_rtt_ms_p50": round(statistics.median(rtts), 1),
-        "cmd_rtt_ms_p99": round(_percentile(rtts, 0.99), 1),
-        "commands": len(rtts),
-        "agent_ping_ms_p50": round(statistics.median(pings), 1),
-        "naive_exec_command_ms_p50": round(statistics.median(naive), 1),
-    }, indent=1))
+    steal = 100 * (steal1[0] - steal0[0]) / max(1, steal1[1] - steal0[1])
+    ready = [m["boot_to_ready_s"] for m in mine]
+    figures = {
+        "kernel": kernel.name, "version": kernel.version, "accel": mine[0]["accel"], "guest_aslr": mine[0]["aslr"],
+        "rounds": args.rounds, "commands_per_round": args.commands,
+        "host_steal_pct": round(steal, 1),
+        "vng_exec_boot_s": _spread(exec_boots),
+        "boot_to_ready_s": _spread(ready),
+        "boot_to_ready_over_vng_exec": round(statistics.median(ready) / statistics.median(exec_boots), 2),
+        "cmd_rtt_ms_p50": _spread([m["cmd_rtt_ms_p50"] for m in mine], 1),
+        "cmd_rtt_ms_p99": _spread([m["cmd_rtt_ms_p99"] for m in mine], 1),
+        "agent_ping_ms_p50": _spread([m["agent_ping_ms_p50"] for m in mine], 1),
+        **naive,
+    }
+    if args.suites is not None:
+        figures["suites"] = suite_figures(args.suites or ["suites"], args.suite_kernel or kernels.catalog.defaults(),
+                                          args.workers)
+    print(json.dumps(figures, indent=1))
     return 0
 
 

@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+from harness import budget
 from kernels.cache import CachedKernel
 from vm import accel as accel_mod
 from vm import probes, rootfs, vng
@@ -56,6 +57,7 @@ class Guest:
         # Set up once for the guest's life (a slow device several tests share):
         # the end-of-test cleanup leaves these loaded.
         self.kept_modules: set[str] = set()
+        self.boot_kind = budget.BOOT  # what its boot is in the run's budget (harness/budget.py)
 
     # -- lifecycle -----------------------------------------------------------
     def aslr(self) -> bool:
@@ -67,6 +69,10 @@ class Guest:
                                 ssh_port=self.ssh.port if self.ssh else None, rootfs=self.rootfs)
 
     def boot(self) -> Guest:
+        with budget.spend(self.boot_kind):
+            return self._boot()
+
+    def _boot(self) -> Guest:
         t0 = time.monotonic()
         self.accel = accel_mod.choose(self.kernel.image, self.options.accel)
         self.rootfs = rootfs.choose(probes.host_kconfig(self.kernel), self.options.rootfs, self.label)

@@ -20,6 +20,7 @@ from vm.errors import BootFailed, ChannelLost, GuestError, GuestHung, KernelPani
 from vm.vng import ping_socket
 
 AGENT_EXITED = "iowitness-agent: exited"  # what vm/guest_hold.sh logs if the agent ends
+PING_TIMEOUT_S = 30.0  # how long the shell ping loop may take to answer before the guest is hung
 
 
 class Liveness:
@@ -91,8 +92,9 @@ class Liveness:
                 return False
         return True
 
-    def guest_answers(self, timeout: float = 30) -> bool:
+    def guest_answers(self, timeout: float | None = None) -> bool:
         """The shell loop on the ping port answers: the kernel still schedules tasks."""
+        timeout = PING_TIMEOUT_S if timeout is None else timeout
         if self._ping is None:
             return False
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness import budget
 from kernels.cache import CachedKernel
 from vm import console
 from vm.errors import BootFailed, GuestError, KernelPanic
@@ -41,6 +42,8 @@ class GuestPool:
         self.boots[kernel.name] = n
         label = kernel.name if n == 1 else f"{kernel.name}.{n}"
         g = Guest(kernel, self.options, self.log_dir, label=label)
+        if n > 1:
+            g.boot_kind = budget.REBOOT
         try:
             g.boot()
         except GuestError as e:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 import kernels
-from harness import requirements, results, results_space
+from harness import budget, requirements, results, results_space
 from harness.ktap_guest import KtapStream
 from harness.plugin.session import STATE
 from harness.runs import without_kernel
@@ -84,7 +84,8 @@ def kernel(request, kernel_name) -> kernels.CachedKernel:
     if kernel_name in state.kernel_errors:
         pytest.fail(str(state.kernel_errors[kernel_name]), pytrace=False)
     try:
-        k = kernels.ensure(kernel_name)
+        with budget.spend(budget.KERNEL):
+            k = kernels.ensure(kernel_name)
     except KernelError as e:
         state.kernel_errors[kernel_name] = e
         pytest.fail(f"kernel unavailable: {e}", pytrace=False)

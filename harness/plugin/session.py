@@ -20,8 +20,9 @@ from vm.pool import GuestPool
 class RunState:
     """What one pytest session keeps: where results go, the kernels in use and their guests."""
 
-    def __init__(self, run_dir: Path, options: GuestOptions):
+    def __init__(self, run_dir: Path, options: GuestOptions, worker: str | None = None):
         self.run_dir = run_dir
+        self.worker = worker  # a pytest-xdist worker's id: its environment is merged at the end
         self.options = options
         self.kernels: dict[str, kernels.CachedKernel] = {}
         self.kernel_errors: dict[str, KernelError] = {}
@@ -43,7 +44,7 @@ class RunState:
             if self.tools is None and self.guest_facts:
                 self.tools = results.tool_versions()
             results.write_environment(self.run_dir, self.kernels, self.guest_facts, self.options,
-                                      self.pool.emulator_retries, self.tools)
+                                      self.pool.emulator_retries, self.tools, part=self.worker)
         except OSError as e:  # a full results disk: the verdicts matter more
             print(f"iowitness: environment.json not written: {e}", file=sys.stderr)
 
@@ -58,26 +59,31 @@ def _on_sigterm(signum, frame):
 
 
 def pytest_configure(config):
-    if getattr(config, "workerinput", None) is not None or config.option.collectonly:
+    if config.option.collectonly:
         return  # nothing runs: no run directory
     signal.signal(signal.SIGTERM, _on_sigterm)
-    run_dir = results.new_run_dir(Path(config.getoption("results_dir")).resolve())
-    if not config.option.xmlpath:
-        config.option.xmlpath = str(run_dir / "junit.xml")
+    worker = getattr(config, "workerinput", None)
+    if worker is not None:  # a pytest-xdist worker writes into its controller's run
+        run_dir = Path(worker["iowitness_run_dir"])
+    else:
+        run_dir = results.new_run_dir(Path(config.getoption("results_dir")).resolve())
+        if not config.option.xmlpath:
+            config.option.xmlpath = str(run_dir / "junit.xml")
     options = GuestOptions(cpus=config.getoption("vm_cpus"), memory=config.getoption("vm_memory"),
                            append=tuple(config.getoption("vm_append")), accel=config.getoption("vm_accel"),
                            aslr=None if config.getoption("vm_aslr") is None else config.getoption("vm_aslr") == "on",
                            boot_timeout=config.getoption("boot_timeout"), rootfs=config.getoption("vm_rootfs"),
                            ssh=config.getoption("vm_ssh") or config.getoption("shell_after"))
-    config.stash[STATE] = RunState(run_dir, options)
-    results_space.reserve(run_dir)
+    config.stash[STATE] = RunState(run_dir, options, worker["workerid"] if worker else None)
+    if worker is None:
+        results_space.reserve(run_dir)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session):
     """Before JUnit is written: the reserve makes room for it on a full disk."""
     state = session.config.stash.get(STATE, None)
-    if state is not None:
+    if state is not None and state.worker is None:
         results_space.release(state.run_dir)
 
 
@@ -94,6 +100,9 @@ def pytest_unconfigure(config):
     if state is not None:
         state.pool.shutdown_all()
         state.write_environment()
+        if state.worker is not None:
+            return  # the controller writes the reports, once every worker is done
+        results.join_environment_parts(state.run_dir)
         try:
             summary.write(state.run_dir)
         except Exception as e:  # the report must never cost a run its results
@@ -121,7 +130,7 @@ def pytest_collection_modifyitems(session, config, items):
         config.hook.pytest_deselected(items=gone)
         items[:] = keep
     state = config.stash.get(STATE, None)
-    if state is not None:
+    if state is not None and state.worker is None:
         (state.run_dir / "resumed-from").write_text(f"{run.resolve()}\n{len(gone)} tests had a verdict there\n")
 
 

@@ -12,6 +12,7 @@ import signal
 import pytest
 
 from fixtures import FIXTURES
+from harness import budget
 from suites.aio.holders import aio_nr, start_holder
 
 pytestmark = pytest.mark.behaviour("aio-holders")
@@ -21,7 +22,8 @@ TOOL = FIXTURES / "tools" / "aio_holders.py"
 
 def start_tracer(guest, method: str):
     proc = guest.spawn(f"exec /usr/bin/python3 -u {TOOL} --method {method} --json")
-    guest.wait_for_output(proc, "READY", timeout=600, stream="stderr")  # bcc compiles in the guest
+    with budget.spend(budget.TRACER):  # bcc compiles in the guest
+        guest.wait_for_output(proc, "READY", timeout=600, stream="stderr")
     return proc
 
 

@@ -8,6 +8,7 @@ import signal
 import pytest
 
 from fixtures import TRACERS, WORKLOADS
+from harness import budget
 from vm import probes
 from vm.errors import CommandTimeout
 
@@ -71,7 +72,8 @@ def test_bpftrace_sees_a_syscall_made_by_the_test(guest):
             f'tracepoint:syscalls:sys_enter_io_setup /args->nr_events == {nr}/ '
             '{ printf("seen pid=%d nr=%d\\n", pid, args->nr_events); exit(); }')
     tracer = guest.spawn(f"exec bpftrace -e '{prog}'")
-    guest.wait_for_output(tracer, "Attaching", timeout=240)
+    with budget.spend(budget.TRACER):
+        guest.wait_for_output(tracer, "Attaching", timeout=240)
     pid = int(guest.sh(f"/usr/bin/python3 {WORKLOADS}/io_setup_once.py {nr}"))
     out = guest.wait(tracer, timeout=60).stdout
     assert f"seen pid={pid} nr={nr}" in out
@@ -80,7 +82,8 @@ def test_bpftrace_sees_a_syscall_made_by_the_test(guest):
 def test_bcc_program_sees_a_syscall_made_by_the_test(guest):
     nr = 4243
     tracer = guest.spawn(f"exec /usr/bin/python3 -u {TRACERS}/bcc_io_setup.py {nr}")
-    guest.wait_for_output(tracer, "READY", timeout=600)  # bcc compiles in the guest (~50 s under TCG)
+    with budget.spend(budget.TRACER):  # bcc compiles in the guest (~50 s under TCG)
+        guest.wait_for_output(tracer, "READY", timeout=600)
     pid = int(guest.sh(f"/usr/bin/python3 {WORKLOADS}/io_setup_once.py {nr}"))
     out = guest.wait(tracer, timeout=60).stdout
     assert f"seen pid={pid} nr={nr}" in out

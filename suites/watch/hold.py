@@ -23,6 +23,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from harness import budget
 from harness.faults import FAIL, IowitnessError
 from suites.waits import Wait
 from suites.watch.procfs import (
@@ -179,11 +180,12 @@ def watch(guest: Guest, seconds: float, pids=(), cgroup: str | None = None, file
         from suites.witnesses import registered
         setup_witnesses(guest)
         files = [f for w in registered() for f in w.files(tuple(pids), cgroup)]
-    first = snapshot(guest, files, pids, cgroup)
-    samples = [first]
-    while samples[-1].t < first.t + seconds:
-        time.sleep(SAMPLE_EVERY_S)
-        samples.append(snapshot(guest, files, pids, cgroup))
+    with budget.spend(budget.WINDOW):
+        first = snapshot(guest, files, pids, cgroup)
+        samples = [first]
+        while samples[-1].t < first.t + seconds:
+            time.sleep(SAMPLE_EVERY_S)
+            samples.append(snapshot(guest, files, pids, cgroup))
     return Span(first, samples[-1], samples)
 
 
@@ -380,12 +382,14 @@ def hold(guest: Guest, commands: list[str], cpu: int, window_s: float, wait: Wai
         join = f"echo $$ > {run.cgroup}/cgroup.procs && " if run.cgroup else ""
         procs = [guest.spawn(f"{join}IOWITNESS_LINGER_MS={LINGER_MS} exec taskset -c {cpu} {cmd}")
                  for cmd in commands]
-        pids = _wait_ready(guest, procs, timeout=60)
+        with budget.spend(budget.HOLD_EDGES):
+            pids = _wait_ready(guest, procs, timeout=60)
         run.pids = tuple(pids)
         if on_ready:
             on_ready()
         witnesses.call("tasks_ready")
-        _wait_state(guest, pids, wait.state, timeout=60)
+        with budget.spend(budget.HOLD_EDGES):
+            _wait_state(guest, pids, wait.state, timeout=60)
         run.phases["until the wait"] = time.monotonic() - t0
         t0 = time.monotonic()
         run.window_open = guest.read_files([])[0]
@@ -401,7 +405,8 @@ def hold(guest: Guest, commands: list[str], cpu: int, window_s: float, wait: Wai
             release()
         reports = {}
         for proc, pid in zip(procs, pids, strict=True):
-            r = guest.wait(proc, timeout=end_timeout)
+            with budget.spend(budget.HOLD_EDGES):
+                r = guest.wait(proc, timeout=end_timeout)
             stat = [ln[5:] for ln in r.stdout.splitlines() if ln.startswith("STAT ")]
             if r.rc != 0 or not stat:
                 raise HoldError(f"`{proc.cmd}` failed (rc {r.rc}):\n{r.stdout}{r.stderr}")

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from fixtures import TRACERS
+from harness import budget
 from suites.watch.cpus import tool_cpus
 from vm import probes
 from vm.guest import Guest
@@ -50,7 +51,8 @@ def spawn_kept_bpftrace(guest: Guest, program, headers: tuple[str, ...], args: s
     types from `headers` (lib/modules/<release>/build, published with the build)."""
     include = "" if probes.has_btf(guest) else "".join(f"--include {h} " for h in headers)
     proc = guest.spawn(f"exec taskset -c {tool_cpus(guest)} bpftrace -B line {include}{program} {args}", keep=True)
-    guest.wait_for_output(proc, "READY", timeout=attach_timeout)
+    with budget.spend(budget.TRACER):
+        guest.wait_for_output(proc, "READY", timeout=attach_timeout)
     return proc
 
 

@@ -23,6 +23,7 @@ import re
 import signal
 import weakref
 
+from harness import budget
 from suites.watch.cpus import tool_cpus
 from suites.watch.evidence import Evidence
 from suites.watch.witness import Witness
@@ -73,7 +74,8 @@ class OffcputimeWitness(Witness):
         # Off the tasks' CPU (suites/watch/cpus.py).
         proc = guest.spawn(f"exec taskset -c {tool_cpus(guest)} {self.command()}", keep=True)
         self._procs[guest] = proc
-        self.wait_ready(guest, proc)
+        with budget.spend(budget.TRACER):
+            self.wait_ready(guest, proc)
 
     def judge(self, ev, seen) -> None:
         self._pending.setdefault(seen.hold.run.guest, []).append(seen)

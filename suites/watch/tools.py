@@ -15,6 +15,7 @@ import signal
 import time
 from datetime import UTC, datetime, timedelta
 
+from harness import budget
 from suites.watch.hold import HoldRun
 from suites.watch.witness import Witness
 from vm.channel import CommandResult
@@ -100,7 +101,8 @@ class ToolWitness(Witness):
     def wait_ready(self, tool: ToolRun) -> None:
         """Until it watches: by default, until it prints `ready_text`."""
         if self.ready_text:
-            tool.wait_for(self.ready_text, timeout=self.ready_timeout)
+            with budget.spend(budget.TRACER):
+                tool.wait_for(self.ready_text, timeout=self.ready_timeout)
 
     def start(self, run: HoldRun) -> None:
         if not self.follows_pids:

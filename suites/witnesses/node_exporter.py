@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import weakref
 
+from harness import budget
 from suites.watch.cpus import tool_cpus
 from suites.watch.procfs import USER_HZ
 from suites.watch.tools import unpacked
@@ -67,7 +68,8 @@ class NodeExporter(Witness):
         proc = guest.spawn(f"exec taskset -c {tool_cpus(guest)} {self.program} --web.listen-address=127.0.0.1:{PORT} "
                            "--collector.disable-defaults --collector.cpu --collector.stat --collector.pressure",
                            keep=True)
-        guest.wait_for_output(proc, "Listening on", timeout=120)
+        with budget.spend(budget.TRACER):
+            guest.wait_for_output(proc, "Listening on", timeout=120)
         self._procs[guest] = proc
 
     def _scrape(self, run) -> tuple[float, float, dict]:

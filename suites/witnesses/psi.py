@@ -19,6 +19,16 @@ def psi_unavailable(guest) -> str | None:
     return "PSI not available: /proc/pressure/io absent (CONFIG_PSI unset, psi=0, or disabled by default)"
 
 
+def aggregation_slack(w, hz: int) -> float:
+    """Seconds of stall an aggregation of the window may leave out. Every read of a
+    pressure file aggregates the per-CPU times, weighting each CPU by its non-idle
+    time in whole jiffies (collect_percpu_times(): nsecs_to_jiffies); an interval
+    with less than a jiffy non-idle weighs nothing. Such short intervals end at a
+    read next to another reader's (a tool's, the averaging worker's): a jiffy per
+    sample of ours, plus one, bounds them."""
+    return (len(w.samples) + 1) / hz
+
+
 class PsiSystem(Witness):
     name = "psi"
     title = "PSI io (/proc/pressure/io)"
@@ -36,11 +46,13 @@ class PsiSystem(Witness):
         some_ceiling = baseline_ceiling(base.some_us, base, W)
         full_ceiling = baseline_ceiling(base.full_us, base, W)
         if seen.wait.iowait:
-            # The file is read somewhere inside each snapshot: W less its edges.
-            least = int((W - w.edges) * 1e6 / seen.ncpu)
+            # The file is read somewhere inside each snapshot: W less its edges,
+            # and less a jiffy per aggregation (whole-jiffy weights: below).
+            slack = aggregation_slack(w, seen.hz)
+            least = int((W - w.edges - slack) * 1e6 / seen.ncpu)
             ev.check(f"{p}PSI io some", w.some_us >= least,
-                     f">= {least} us ((W - {w.edges * 1e3:.1f} ms read edges)/{seen.ncpu}: CPU {seen.cpu} "
-                     "stalled all W, weighted by non-idle time)",
+                     f">= {least} us ((W - {w.edges * 1e3:.1f} ms read edges - {len(w.samples) + 1} jiffies)"
+                     f"/{seen.ncpu}: CPU {seen.cpu} stalled all W, weighted by non-idle time)",
                      f"+{w.some_us} us", SOURCE)
             if seen.hog:
                 # full needs no runnable task on a CPU with an iowait task (psi.c
@@ -57,7 +69,7 @@ class PsiSystem(Witness):
                 # whose interval has less than a jiffy non-idle adds nothing: a jiffy
                 # per sample is allowed for.
                 ran = w.ran(seen.cpu)
-                jiffies = (len(w.samples) + 1) / seen.hz
+                jiffies = aggregation_slack(w, seen.hz)
                 if ran is not None:
                     not_full = (ran.run_ns + ran.queued_ns) / 1e9 + jiffies
                     why = f"{ran.run_ns / 1e6:.1f} ms run + {ran.queued_ns / 1e6:.1f} ms queued on CPU {seen.cpu}"

@@ -4,6 +4,7 @@ there (docs/kernel-rules.md §7), so a wait that is not I/O leaves it at exactly
 from __future__ import annotations
 
 from suites.watch.witness import Witness
+from suites.witnesses.psi import aggregation_slack
 
 SOURCE = ("kernel/sched/psi.c: psi_task_change() updates the task's cgroup and each ancestor "
           "(iterate_groups() in 6.1, group->parent since); "
@@ -32,11 +33,13 @@ class PsiGroup(Witness):
             # The cgroup's own tasks stall it: the same witness that must stay +0
             # for waits that are not I/O moves here. Its only non-idle CPU is the
             # tasks' (collect_percpu_times() weights each CPU by the group's own
-            # non-idle time there), so the whole window counts, less the read edges.
-            least = int((seen.W - w.edges) * 1e6)
+            # non-idle time there), so the whole window counts, less the read edges
+            # and the aggregations' whole-jiffy weighting (psi.py).
+            least = int((seen.W - w.edges - aggregation_slack(w, seen.hz)) * 1e6)
             ev.check(f"{p}PSI io some (the tasks' cgroup)", w.group_some_us >= least,
                      f">= {least} us (its tasks stalled all W on CPU {seen.cpu}, the group's only non-idle CPU; "
-                     f"less {w.edges * 1e3:.1f} ms read edges)", f"+{w.group_some_us} us", SOURCE)
+                     f"less {w.edges * 1e3:.1f} ms read edges and {len(w.samples) + 1} jiffies)",
+                     f"+{w.group_some_us} us", SOURCE)
         else:
             ev.check(f"{p}PSI io some (the tasks' cgroup)", w.group_some_us == 0, "+0 us (no task in in_iowait)",
                      f"+{w.group_some_us} us", SOURCE)

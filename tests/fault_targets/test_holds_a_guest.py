@@ -19,4 +19,5 @@ def test_first(guest):
 
 def test_hold_the_guest_until_interrupted(guest):
     Path(TARGET).write_text(str(guest.proc.pid))
+    Path(f"{TARGET}.{guest.kernel.name}").write_text(str(guest.proc.pid))  # per kernel, for parallel runs
     guest.run("sleep 600", timeout=700)

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from harness import merge, runs, shards
-from harness.plugin.parallel import host_room
+from harness.plugin.parallel import host_room, oversubscribed
 
 TESTS = [(f"suites/dstate/test_dstate.py::test_{t}[{k}]", k) for k in ("debian-6.1", "debian-6.12") for t in "abc"] + [
     ("tests/test_catalog.py::test_parse", None), ("tests/test_budget.py::test_x", None),
@@ -92,3 +92,11 @@ def test_auto_workers_never_exceed_the_hosts_cpus_per_guest():
     assert host_room(cpus, "1G") <= cpus
     assert host_room(cpus + 1, "1G") == 1  # a guest bigger than the host still runs, alone
     assert host_room(1, "100000G") == 1  # memory bounds it too
+
+
+def test_alone_tests_wait_only_when_there_are_more_guests_than_room():
+    import os
+    cpus = len(os.sched_getaffinity(0))
+    assert not oversubscribed(1, cpus, "1G")
+    assert oversubscribed(cpus + 1, 1, "1G")
+    assert oversubscribed(2, cpus, "1G")  # two guests of all the host's CPUs each

@@ -21,6 +21,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from harness import budget, results, runs, summary
+from harness.faults import IowitnessError
 
 # Written again from the joined run, never copied.
 _DERIVED = {"junit.xml", "environment.json", "budget.json", "shard", "summary.md", "summary.html", "ktap",
@@ -28,8 +29,8 @@ _DERIVED = {"junit.xml", "environment.json", "budget.json", "shard", "summary.md
 _COUNTS = ("tests", "failures", "errors", "skipped")
 
 
-class MergeError(ValueError):
-    pass
+class MergeError(IowitnessError):
+    """Runs that do not make one run: said in one line, nothing written."""
 
 
 def _shards(paths: list[Path]) -> None:

@@ -38,6 +38,12 @@ def without_kernel(test_id: str, kernel: str | None) -> str:
             .replace(f"-{kernel}]", "]").replace(f"-{kernel}-", "-"))
 
 
+def kernel_in(test_id: str, names) -> str | None:
+    """Which of `names` is the test's kernel parameter (longest first: a
+    debian-6.12 test is not debian-6.1's), or None."""
+    return next((k for k in sorted(names, key=len, reverse=True) if without_kernel(test_id, k) != test_id), None)
+
+
 @dataclass(frozen=True)
 class Case:
     file: str

@@ -11,7 +11,7 @@ from fixtures import WORKLOADS
 from fixtures.build import build_c
 from fixtures.modules import build_module
 from harness import results
-from harness.plugin.guests import call_passed
+from harness.plugin.guests import call_passed, kernel_of
 from suites import agreement
 from suites.cpu_hog import CpuHog
 from suites.devices import FrozenExt4, SlowNullb
@@ -32,13 +32,9 @@ def pytest_collection_modifyitems(items):
     offcputime tools): it runs after the kernel's other tests, so none of them
     has to start those tools again (a bcc compile and a libbpf attach, 47 s per
     kernel under TCG)."""
-    def kernel(it):
-        spec = getattr(it, "callspec", None)
-        return spec.params.get("kernel_name") if spec else None
-
     out, run = [], []
     for it in items + [None]:
-        if run and (it is None or kernel(it) != kernel(run[0])):
+        if run and (it is None or kernel_of(it) != kernel_of(run[0])):
             out += sorted(run, key=lambda x: x.path.name == "test_agreement.py" and x.path.parent.name == "tools")
             run = []
         if it is not None:

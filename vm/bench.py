@@ -155,11 +155,6 @@ def suite_figures(selection: list[str], kernels_: list[str], workers: int) -> di
     one after the other in this invocation: wall time, and per kernel the time
     its tests took and the run's budget (harness/budget.py)."""
     from harness import budget, runs
-    longest_first = sorted(kernels_, key=len, reverse=True)  # debian-6.12 is not debian-6.1's
-
-    def kernel_of(nodeid: str) -> str | None:
-        return next((k for k in longest_first if runs.without_kernel(nodeid, k) != nodeid), None)
-
     out = {}
     for mode, extra in (("serial", []), (f"n{workers}", ["-n", str(workers)])):
         results_dir = Path(tempfile.mkdtemp(prefix="iowitness-bench-runs-"))
@@ -171,7 +166,7 @@ def suite_figures(selection: list[str], kernels_: list[str], workers: int) -> di
         wall = time.monotonic() - t0
         run = next(d for d in results_dir.iterdir() if d.is_dir() and not d.is_symlink())
         b = budget.load(run).as_dict()
-        per_kernel = {k: round(sum(t["seconds"] for n, t in b["tests"].items() if kernel_of(n) == k), 1)
+        per_kernel = {k: round(sum(t["seconds"] for n, t in b["tests"].items() if runs.kernel_in(n, kernels_) == k), 1)
                       for k in kernels_}
         out[mode] = {"wall_s": round(wall, 1), "pytest_rc": rc, "tests_s_per_kernel": per_kernel,
                      "budget_s": b["totals_s"], "run": str(run)}

@@ -32,6 +32,12 @@ def selected_kernels(config) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def kernel_of(item) -> str | None:
+    """The kernel a collected test runs on (its kernel_name parameter), or None."""
+    spec = getattr(item, "callspec", None)
+    return spec.params.get("kernel_name") if spec else None
+
+
 def pytest_generate_tests(metafunc):
     if "kernel_name" in metafunc.fixturenames:
         names = selected_kernels(metafunc.config)
@@ -52,8 +58,7 @@ class Ktap:
         name = g.kernel.name
         stream = self.streams.get(name)
         if stream is None or stream.guest is not g:
-            planned = sum(1 for it in session.items if "guest" in it.fixturenames
-                          and getattr(it, "callspec", None) and it.callspec.params.get("kernel_name") == name)
+            planned = sum(1 for it in session.items if "guest" in it.fixturenames and kernel_of(it) == name)
             stream = KtapStream(g, f"iowitness run {self.run_name} on {name} ({probes.release(g)})",
                                 planned - self.done.get(name, 0))
             self.streams[name] = stream

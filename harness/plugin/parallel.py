@@ -24,9 +24,11 @@ from pathlib import Path
 import pytest
 
 from harness import budget, shards
+from harness.plugin.guests import kernel_of
 from harness.plugin.session import STATE
 
 RUN_DIR_KEY = "iowitness_run_dir"
+TAKE_TURNS = pytest.StashKey[bool]()
 ALONE = "alone"
 
 
@@ -46,7 +48,11 @@ def pytest_configure(config):
             shards.parse(spec)
         except ValueError as e:
             raise pytest.UsageError(str(e)) from None
-    if config.pluginmanager.hasplugin("xdist") and getattr(config, "workerinput", None) is None:
+    worker = getattr(config, "workerinput", None)
+    # Decided once per worker, before its guests take the host's memory.
+    config.stash[TAKE_TURNS] = worker is not None and oversubscribed(
+        int(worker["workercount"]), config.getoption("vm_cpus"), config.getoption("vm_memory"))
+    if config.pluginmanager.hasplugin("xdist") and worker is None:
         config.pluginmanager.register(_Controller(config), "iowitness-xdist-controller")
 
 
@@ -66,12 +72,11 @@ def pytest_xdist_make_scheduler(config, log):
     from harness import runs
     from harness.plugin.guests import selected_kernels
 
-    names = sorted(selected_kernels(config), key=len, reverse=True)  # debian-6.12 before debian-6.1
+    names = selected_kernels(config)
 
     class KernelScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            kernel = next((k for k in names if runs.without_kernel(nodeid, k) != nodeid), None)
-            return shards.group_of(nodeid, kernel)
+            return shards.group_of(nodeid, runs.kernel_in(nodeid, names))
 
     return KernelScheduling(config, log)
 
@@ -115,17 +120,12 @@ class _Controller:
             node.workerinput[RUN_DIR_KEY] = str(state.run_dir)
 
 
-def _kernel_of(item) -> str | None:
-    spec = getattr(item, "callspec", None)
-    return spec.params.get("kernel_name") if spec else None
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session, config, items):
     spec = config.getoption("shard")
     if spec:
         index, n = shards.parse(spec)
-        mine = shards.select([(it.nodeid, _kernel_of(it)) for it in items], index, n)
+        mine = shards.select([(it.nodeid, kernel_of(it)) for it in items], index, n)
         gone = [it for it in items if it.nodeid not in mine]
         if gone:
             config.hook.pytest_deselected(items=gone)
@@ -158,9 +158,7 @@ def oversubscribed(workers: int, cpus: int, memory: str) -> bool:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    worker = getattr(item.config, "workerinput", None)
-    if worker is None or not oversubscribed(int(worker["workercount"]), item.config.getoption("vm_cpus"),
-                                            item.config.getoption("vm_memory")):
+    if not item.config.stash[TAKE_TURNS]:
         return (yield)
     lock = _turn(item.config.stash[STATE].run_dir, item.get_closest_marker(ALONE) is not None)
     with budget.spend(budget.TURN):

@@ -58,8 +58,9 @@ S_TASKS = 6
 # Every hold test runs with delay accounting on and block-device polling quiet. A
 # kernel without PSI or delay accounting still runs them: those witnesses say
 # "not run" in the evidence (their check()), the others judge.
+HOLD_FIXTURES = ("delayacct", "quiet_block_polling", "irqs_off_task_cpu")
 MARKS = [
-    pytest.mark.usefixtures("delayacct", "quiet_block_polling", "irqs_off_task_cpu"),
+    pytest.mark.usefixtures(*HOLD_FIXTURES),
     pytest.mark.alone,  # the witnesses count ticks: another guest's load would take them (harness/plugin/parallel.py)
 ]
 

@@ -19,12 +19,15 @@ import pytest
 
 from suites import agreement
 from suites.agreement import MATRIX
-from suites.holds import MARKS, Scene, uring_idle_class
+from suites.holds import HOLD_FIXTURES, Scene, uring_idle_class
 from suites.waits import URING_IDLE_IOWAIT
 from suites.watch.evidence import Evidence
 from suites.witnesses import registered
 
-pytestmark = MARKS
+# Alone (a test may hold), but the hold fixtures only where it does: most tests
+# here read stored rows, and moving every IRQ's affinity there and back cost
+# ~1.2 s a test (cProfile: 286 tests, ~6 min a run).
+pytestmark = pytest.mark.alone
 TOOLS = [w for w in registered() if w.kind == "tool"]
 
 
@@ -37,6 +40,8 @@ def observe_missing(request, guest, block_once, hz, store) -> None:
     missing = [c for c in MATRIX if c.name in needed and (kernel, c.name) not in store.seen and not c.unmet(guest)]
     if not missing:
         return
+    for name in HOLD_FIXTURES:
+        request.getfixturevalue(name)
     ev = Evidence(f"{kernel}: waits observed by the tools suite", kernel)
     scene = Scene(request, guest, block_once, hz, ev)
     scene.setup(*(c.wait for c in missing))

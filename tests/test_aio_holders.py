@@ -57,6 +57,8 @@ def test_tracker_applies_events_in_time_order():
                  "S 40 11 888 5 0 4096 child", "X 50 11 888", "S 60 12 999 9 -11 0 prog"]:
         t.add(aio_holders.parse_event(line))
     assert t.live() == {(10, 8192): 7}
+    assert t.replay()[1] == [{"pid": 10, "ctx": "0x1000", "events": 128, "by": "io_destroy"},
+                             {"pid": 11, "ctx": "0x1000", "events": 5, "by": "exit"}]
 
 
 def test_garbage_lines_are_ignored():
@@ -92,3 +94,58 @@ def test_maps_method_on_this_host():
                 os.kill(pid, signal.SIGKILL)  # the forked child is not ours to wait for
         p.kill()
         p.wait()
+
+
+def _fake_proc(tmp_path, maps_by_pid: dict[int, str]):
+    for pid, text in maps_by_pid.items():
+        d = tmp_path / str(pid)
+        d.mkdir()
+        (d / "maps").write_text(text)
+        (d / "comm").write_text(f"p{pid}\n")
+        (d / "cmdline").write_text(f"p{pid}\0")
+    return str(tmp_path)
+
+
+def test_kernel_method_is_exact_and_tells_inherited_and_unmapped_rings(tmp_path, monkeypatch):
+    """Parent 10 maps both rings and holds the 3-page one (128) plus an unmapped context
+    (500); child 11 inherited the 2-page ring but holds no context (fork does not copy
+    mm->ioctx_table)."""
+    monkeypatch.setattr(aio_holders, "possible_cpus", lambda: 2)
+    child_maps = "\n".join(MAPS.splitlines()[2:3]) + "\n"
+    proc = _fake_proc(tmp_path, {10: MAPS, 11: child_maps})
+    kern = aio_holders.parse_kernel("T 10 4096 4\n"
+                                    f"K 10 4096 {0x7F6CF09B3000} 128 256 0\nK 10 4096 {0x1000} 500 1000 0\n"
+                                    f"K 10 4096 {0x2000} 7 16 1\ngarbage\n")
+    report = aio_holders.build_report("kernel", None, proc, kern=kern)
+    rows = {p["pid"]: p for p in report["processes"]}
+    assert (rows[10]["contexts"], rows[10]["events"], rows[10]["unmapped_contexts"]) == (2, 628, 1)
+    assert rows[10]["rings_without_context"] == 1  # the parent's 2-page ring is no context of its own here
+    assert (rows[11]["contexts"], rows[11]["events"], rows[11]["rings_without_context"]) == (0, 0, 1)
+    assert report["totals"]["events"] == 628  # the dead context (killed, in the table) is not counted
+    assert [p["pid"] for p in report["processes"]] == [10, 11] and report["ranking_certain"]
+
+
+def test_maps_method_counts_the_inherited_ring_again_and_flags_overlap(tmp_path, monkeypatch):
+    monkeypatch.setattr(aio_holders, "possible_cpus", lambda: 2)
+    report = aio_holders.build_report("maps", None, _fake_proc(tmp_path, {10: MAPS, 11: MAPS}))
+    rows = {p["pid"]: p for p in report["processes"]}
+    assert rows[11]["contexts"] == 2 and rows[11]["events"] is None  # the child's inherited rings, again
+    assert report["ranking_certain"] is False  # equal ranges: either may hold more
+    assert any("overlaps" in n for n in report["notes"])
+
+
+def test_unreadable_maps_are_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(aio_holders, "possible_cpus", lambda: 2)
+    proc = _fake_proc(tmp_path, {10: MAPS, 12: MAPS})
+    real_open = open
+
+    def refusing(path, *a, **k):
+        if str(path).startswith(f"{proc}/12/"):
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr("builtins.open", refusing)
+    report = aio_holders.build_report("maps", None, proc)
+    assert [p["pid"] for p in report["processes"]] == [10]
+    assert report["unreadable_pids"] == [12]
+    assert any("could not be read" in n for n in report["notes"])

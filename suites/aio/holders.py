@@ -10,6 +10,8 @@ import signal
 import time
 from dataclasses import dataclass
 
+from fixtures import FIXTURES
+from harness import budget
 from vm.channel import Background
 from vm.errors import OutputNotSeen
 from vm.guest import Guest
@@ -27,6 +29,7 @@ class Holder:
     proc: Background
     contexts: list[dict]
     pids: list[int]
+    lines: list[str]  # everything it printed until ready (MOVED, UNMAPPED, ...)
 
     def by_pid(self) -> dict[int, list[dict]]:
         out: dict[int, list[dict]] = {p: [] for p in self.pids}
@@ -58,7 +61,7 @@ def start_holder(guest: Guest, aio_bin, args: str, name: str = "aio_workload") -
     # sh execs bash execs the workload: one pid throughout, so proc.pid is the workload's.
     inner = f"exec -a {shlex.quote(name)} {aio_bin} {args}"
     proc = guest.spawn(f"exec bash -c {shlex.quote(inner)}")
-    readies = 2 if "-f" in args.split() else 1
+    readies = 1 + sum(flag in args.split() for flag in ("-f", "-F"))  # a child each
     deadline = time.monotonic() + 60
     while True:
         r = guest.poll(proc)
@@ -70,4 +73,35 @@ def start_holder(guest: Guest, aio_bin, args: str, name: str = "aio_workload") -
             raise OutputNotSeen(f"aio_workload {args} did not get ready (rc {r.rc}):\n{r.stdout}{r.stderr}")
         time.sleep(0.05)
     contexts = [json.loads(ln) for ln in lines if ln.startswith("{")]
-    return Holder(guest, proc, contexts, pids)
+    return Holder(guest, proc, contexts, pids, lines)
+
+
+AIO_HOLDERS = FIXTURES / "tools" / "aio_holders.py"
+
+
+def start_tracer(guest: Guest, method: str) -> Background:
+    """aio-holders tracing io_setup/io_destroy (bcc or bpftrace), once it says READY."""
+    proc = guest.spawn(f"exec /usr/bin/python3 -u {AIO_HOLDERS} --method {method} --json")
+    with budget.spend(budget.TRACER):  # bcc compiles in the guest
+        guest.wait_for_output(proc, "READY", timeout=600, stream="stderr")
+    return proc
+
+
+def stop_tracer(guest: Guest, proc: Background) -> dict:
+    guest.signal(proc, signal.SIGINT, group=False)  # the tool stops its own bpftrace child
+    r = guest.wait(proc, timeout=120)
+    assert r.rc == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def maps_report(guest: Guest) -> dict:
+    return json.loads(guest.sh(f"/usr/bin/python3 {AIO_HOLDERS} --method maps --json"))
+
+
+def kernel_report(guest: Guest) -> dict | str:
+    """aio-holders --method kernel (a BPF task iterator over every mm's ioctx_table):
+    its report, or why it could not run (its one line)."""
+    r = guest.run(f"/usr/bin/python3 {AIO_HOLDERS} --method kernel --json", timeout=300)
+    if r.rc != 0:
+        return (r.stderr.strip().splitlines() or [f"exit {r.rc}"])[-1]
+    return json.loads(r.stdout)

@@ -11,35 +11,40 @@ import signal
 
 import pytest
 
-from fixtures import FIXTURES
-from harness import budget
-from suites.aio.holders import aio_nr, start_holder
+from suites.aio.holders import AIO_HOLDERS, aio_nr, kernel_report, maps_report, start_holder, start_tracer, stop_tracer
+from vm import probes
 
 pytestmark = pytest.mark.behaviour("aio-holders")
 
-TOOL = FIXTURES / "tools" / "aio_holders.py"
-
-
-def start_tracer(guest, method: str):
-    proc = guest.spawn(f"exec /usr/bin/python3 -u {TOOL} --method {method} --json")
-    with budget.spend(budget.TRACER):  # bcc compiles in the guest
-        guest.wait_for_output(proc, "READY", timeout=600, stream="stderr")
-    return proc
-
-
-def stop_tracer(guest, proc) -> dict:
-    guest.signal(proc, signal.SIGINT, group=False)  # the tool stops its own bpftrace child
-    r = guest.wait(proc, timeout=120)
-    assert r.rc == 0, r.stderr
-    return json.loads(r.stdout)
-
-
-def maps_report(guest) -> dict:
-    return json.loads(guest.sh(f"/usr/bin/python3 {TOOL} --method maps --json"))
-
-
 MAPS_RULE = "fixtures/tools/aio_ring.events_range: a ring's pages bound n to a range (docs/kernel-rules.md §1)"
 TRACE_RULE = "io_setup's argument and result, traced (docs/kernel-rules.md §8)"
+ACCOUNT_RULE = "fs/aio.c: aio_nr += n at io_setup, -= n at kill_ioctx (docs/kernel-rules.md §1)"
+KERNEL_RULE = "mm->ioctx_table: each kioctx's max_reqs, what ioctx_alloc added to aio-nr (docs/kernel-rules.md §8)"
+
+
+def kernel_method(guest, evidence) -> dict | None:
+    """The kernel method's report; where it cannot run, a row that fails unless the
+    kernel lacks what it needs (BTF)."""
+    r = kernel_report(guest)
+    if not isinstance(r, str):
+        return r
+    btf = guest.run("test -e /sys/kernel/btf/vmlinux").ok
+    evidence.check("kernel method runs", not btf, "runs (the kernel has BTF)" if btf else
+                   "cannot: no BTF", r, "fixtures/tools/aio_holders.py read_kernel(): bpftrace iter:task needs BTF")
+    return None
+
+
+def check_exact(evidence, report: dict, truth: dict[int, list[int]], live_aio_nr: int) -> None:
+    """The kernel method: every process's contexts exact, however old; the sum is aio-nr."""
+    rows = {p["pid"]: p for p in report["processes"]}
+    for pid, sizes in truth.items():
+        row = rows.get(pid)
+        seen = f"{row['contexts']} contexts, {row['events']} events" if row else "no row"
+        evidence.check(f"kernel: pid {pid}", seen == f"{len(sizes)} contexts, {sum(sizes)} events",
+                       f"{len(sizes)} contexts, {sum(sizes)} events", seen, KERNEL_RULE)
+    total = report["totals"]["events"]
+    evidence.check("kernel: sum of every context's max_reqs", total == live_aio_nr, f"{live_aio_nr} (aio-nr)",
+                   str(total), "aio-nr is the sum of every live context's n (fs/aio.c)")
 
 
 def check_against_truth(evidence, report: dict, truth: dict[int, list[int]], exact_pids: set[int],
@@ -90,6 +95,7 @@ def test_every_method_agrees_with_the_workload_and_aio_nr(guest, aio_bin, eviden
         gone.stop(signal.SIGKILL)  # and a whole process with its context (exit_aio)
         reports = {m: stop_tracer(guest, p) for m, p in tracers.items()}
         reports["maps"] = maps_report(guest)
+        kern = kernel_method(guest, evidence)
         live = aio_nr(guest)
         truth: dict[int, list[int]] = {}
         for h in [old, *holders]:
@@ -103,11 +109,22 @@ def test_every_method_agrees_with_the_workload_and_aio_nr(guest, aio_bin, eviden
         check_against_truth(evidence, reports["bcc"], truth, new_pids, live)
         check_against_truth(evidence, reports["bpftrace"], truth, new_pids, live)
         check_against_truth(evidence, reports["maps"], truth, set(), live)
+        if kern:  # after the fact, no tracer: exact for the older contexts too
+            check_exact(evidence, kern, truth, live)
+            listed = gone.proc.pid in {p["pid"] for p in kern["processes"]}
+            evidence.check(f"kernel: the killed holder {gone.proc.pid} listed", not listed, "no",
+                           "yes" if listed else "no", "fs/aio.c exit_aio: its contexts left the table")
+        # The killed holder: no method may list it, and each tracer must have seen its
+        # context given back at exit (a tracer that missed exit_aio would keep it live).
         for m, r in reports.items():
             listed = gone.proc.pid in {p["pid"] for p in r["processes"]}
             evidence.check(f"{m}: the killed holder {gone.proc.pid} listed", not listed, "no",
-                           "yes" if listed else "no",
-                           "fs/aio.c exit_aio (traced: kprobe exit_aio; maps: the process is gone)")
+                           "yes" if listed else "no", "fs/aio.c exit_aio (maps: the process is gone)")
+        for m in ("bcc", "bpftrace"):
+            freed = sorted((x["pid"], x["events"], x["by"]) for x in reports[m]["released"])
+            want = sorted([(gone.proc.pid, 128, "exit"), (holders[2].proc.pid, 1022, "io_destroy")])
+            evidence.check(f"{m}: contexts released while tracing", freed == want, str(want), str(freed),
+                           "fs/aio.c exit_aio from exit_mm (kprobe exit_aio), io_destroy (docs/kernel-rules.md §8)")
         # Exact where known, plus the truth of the older contexts, is aio-nr exactly.
         old_truth = sum(sum(truth[p]) for p in old.pids)
         for m in ("bcc", "bpftrace"):
@@ -120,12 +137,12 @@ def test_every_method_agrees_with_the_workload_and_aio_nr(guest, aio_bin, eviden
     evidence.require()
 
 
-@pytest.mark.parametrize("method", ["maps", "bpftrace"])
+@pytest.mark.parametrize("method", ["maps", "bpftrace", "kernel"])
 def test_the_leaker_is_the_first_row(guest, aio_bin, sysctl, evidence, method):
     """The question an administrator asks: aio-nr is at aio-max-nr and io_setup fails with EAGAIN. Who?"""
     quiet = [start_holder(guest, aio_bin, "8 16", name=f"aio-quiet-{i}") for i in range(3)]
     sysctl.set("fs.aio-max-nr", aio_nr(guest) + 40 * 256)
-    tracer = start_tracer(guest, method) if method != "maps" else None
+    tracer = start_tracer(guest, method) if method == "bpftrace" else None
     leaker = start_holder(guest, aio_bin, ",".join(["256"] * 41), name="aio-leaker --leak")
     try:
         errors = [c["error"] for c in leaker.contexts if "error" in c]
@@ -133,7 +150,11 @@ def test_the_leaker_is_the_first_row(guest, aio_bin, sysctl, evidence, method):
                        f"{41 - len(errors)} ok, then {errors}", "fs/aio.c ioctx_alloc: aio_nr + n > aio_max_nr")
         max_nr, live = int(sysctl.get("fs.aio-max-nr")), aio_nr(guest)
         evidence.check("aio-nr", live == max_nr, f"{max_nr} (aio-max-nr)", str(live), "fs/aio.c aio_nr")
-        report = stop_tracer(guest, tracer) if tracer else maps_report(guest)
+        report = (stop_tracer(guest, tracer) if tracer else kernel_method(guest, evidence) if method == "kernel"
+                  else maps_report(guest))
+        if report is None:
+            evidence.require()
+            return
         first = report["processes"][0]
         evidence.check(f"{method}: first row's pid", first["pid"] == leaker.proc.pid, str(leaker.proc.pid),
                        str(first["pid"]), "rows sorted by consumption; the leaker holds 40 x 256, the others 3 x 24")
@@ -144,4 +165,124 @@ def test_the_leaker_is_the_first_row(guest, aio_bin, sysctl, evidence, method):
     finally:
         for h in [*quiet, leaker]:
             h.stop()
+    evidence.require()
+
+
+def _line(holder, word: str) -> list[str]:
+    return next(ln.split()[2:] for ln in holder.lines if ln.startswith(f"{word} "))
+
+
+def test_inherited_moved_and_unmapped_rings(guest, aio_bin, evidence):
+    """Rings that are not contexts, and contexts with no ring, as each method sees them:
+    a child forked after io_setup maps its parent's ring but holds no context
+    (mm->ioctx_table is not copied: fs/aio.c, kernel/fork.c mm_init_aio); a ring
+    moved by mremap keeps its context under the new address (aio_ring_mremap); an
+    unmapped ring's context lives on and still counts in aio-nr."""
+    base = aio_nr(guest)
+    tracer = start_tracer(guest, "bpftrace")
+    forker = start_holder(guest, aio_bin, "-F 100", name="aio-forker")
+    mover = start_holder(guest, aio_bin, "-M 300", name="aio-mover")
+    unmapper = start_holder(guest, aio_bin, "-U 500", name="aio-unmapper")
+    try:
+        parent = forker.proc.pid
+        [child] = [p for p in forker.pids if p != parent]
+        old, new = (int(x) for x in _line(mover, "MOVED"))
+        gone_ring = int(_line(unmapper, "UNMAPPED")[0])
+        live = aio_nr(guest)
+        evidence.check("aio-nr", live == base + 900, f"{base + 900} (100 + 300 + 500: the unmapped one counts)",
+                       str(live), ACCOUNT_RULE)
+        reports = {"bpftrace": stop_tracer(guest, tracer), "maps": maps_report(guest)}
+        tracer = None
+        kern = kernel_method(guest, evidence)
+        if kern:
+            reports["kernel"] = kern
+        # What each method should say, per case (None: not listed).
+        want = {
+            "kernel": {parent: (1, 100), child: (0, 0), mover.proc.pid: (1, 300), unmapper.proc.pid: (1, 500)},
+            "maps": {parent: (1, "63..126"), child: (1, "63..126"), mover.proc.pid: (1, "255..318"),
+                     unmapper.proc.pid: None},
+            "bpftrace": {parent: (1, 100), child: (1, "63..126"), mover.proc.pid: (1, "255..318"),
+                         unmapper.proc.pid: None},
+        }
+        names = {parent: "forker (parent)", child: "forker's child (inherited ring)",
+                 mover.proc.pid: "mover (mremapped ring)", unmapper.proc.pid: "unmapper (ring unmapped)"}
+        why = {"kernel": KERNEL_RULE, "maps": MAPS_RULE + "; one row per mapped ring",
+               "bpftrace": TRACE_RULE + "; sizes known by the address io_setup returned, rows from maps"}
+        for m, report in reports.items():
+            rows = {p["pid"]: p for p in report["processes"]}
+            for pid, expected in want[m].items():
+                row = rows.get(pid)
+                seen = None if row is None else (row["contexts"], row["events"] if row["events"] is not None
+                                                 else f"{row['events_min']}..{row['events_max']}")
+                if m == "maps" and row is not None:
+                    seen = (row["contexts"], f"{row['events_min']}..{row['events_max']}")
+                evidence.check(f"{m}: {names[pid]}", seen == expected,
+                               "not listed" if expected is None else f"{expected[0]} contexts, events {expected[1]}",
+                               "not listed" if seen is None else f"{seen[0]} contexts, events {seen[1]}", why[m])
+        if kern:
+            rows = {p["pid"]: p for p in kern["processes"]}
+            moved = [d["ctx"] for d in rows.get(mover.proc.pid, {}).get("detail", [])]
+            evidence.check("kernel: the moved context's id", moved == [hex(new)], f"[{hex(new)}] (was {hex(old)})",
+                           str(moved), "fs/aio.c aio_ring_mremap: ctx->user_id = ctx->mmap_base = new address")
+            unmapped = rows.get(unmapper.proc.pid, {}).get("unmapped_contexts")
+            evidence.check("kernel: the unmapped context", unmapped == 1, f"1 (ring at {hex(gone_ring)} gone)",
+                           str(unmapped), KERNEL_RULE)
+            orphan = rows.get(child, {}).get("rings_without_context")
+            evidence.check("kernel: the child's inherited ring", orphan == 1, "1 ring without a context",
+                           str(orphan), "kernel/fork.c mm_init_aio: a new mm starts with no ioctx_table")
+            evidence.check("kernel: total", kern["totals"]["events"] == live, f"{live} (aio-nr)",
+                           str(kern["totals"]["events"]), "aio-nr is the sum of every live context's n")
+    finally:
+        if tracer is not None:
+            stop_tracer(guest, tracer)
+        for h in (forker, mover, unmapper):
+            h.stop()
+    evidence.require()
+
+
+def test_overlapping_sizes_and_what_a_user_cannot_see(guest, aio_bin, evidence):
+    """Rings of one page count hide which holder is larger: 41 contexts of 126 events
+    (5166) and 45 of 64 (2880) all map 2-page rings, each n in 63..126 (4c floor:
+    possible CPUs <= 8). The maps ranking (by lower bound) puts the smaller holder
+    first and says the ranking is uncertain; the kernel method ranks them by what
+    they hold. Run as an unprivileged user, the maps method cannot read root's
+    processes' maps: the report names them instead of leaving them out."""
+    c = probes.possible_cpus(guest)
+    if 4 * c > 126:
+        pytest.skip(f"{c} possible CPUs: the 4c floor ({4 * c}) puts both sizes in one ring size class")
+    leaker = start_holder(guest, aio_bin, ",".join(["126"] * 41), name="aio-leaker")
+    other = start_holder(guest, aio_bin, ",".join(["64"] * 45), name="aio-other")
+    try:
+        maps = maps_report(guest)
+        order = [p["pid"] for p in maps["processes"]][:2]
+        evidence.check("maps: ranking by lower bound", order == [other.proc.pid, leaker.proc.pid],
+                       f"[{other.proc.pid}, {leaker.proc.pid}] (2835 > 2583: the ranges overlap)", str(order),
+                       MAPS_RULE)
+        evidence.check("maps: says the ranking is uncertain", maps["ranking_certain"] is False, "False",
+                       str(maps["ranking_certain"]), "fixtures/tools/aio_holders.py: first two ranges overlap")
+        kern = kernel_method(guest, evidence)
+        if kern:
+            order = [p["pid"] for p in kern["processes"]][:2]
+            evidence.check("kernel: ranking", order == [leaker.proc.pid, other.proc.pid],
+                           f"[{leaker.proc.pid}, {other.proc.pid}] (5166 > 2880)", str(order), KERNEL_RULE)
+        r = guest.run(f"setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 {AIO_HOLDERS} --json")
+        report = json.loads(r.stdout) if r.ok else {}
+        listed = {p["pid"] for p in report.get("processes", [])}
+        hidden = set(report.get("unreadable_pids", []))
+        mine = {leaker.proc.pid, other.proc.pid}
+        evidence.check("as nobody: the method", report.get("method") == "maps", "maps (kernel needs root)",
+                       str(report.get("method") or r.stderr.strip()[-200:]), "aio_holders.py read_kernel()")
+        evidence.check("as nobody: root's holders listed", not (mine & listed), "none", str(sorted(mine & listed)),
+                       "fs/proc/base.c: maps needs ptrace_may_access (PTRACE_MODE_READ)")
+        evidence.check("as nobody: root's holders named as unreadable", mine <= hidden, f"{sorted(mine)} among them",
+                       f"{len(hidden)} unreadable, holders {'in' if mine <= hidden else 'NOT in'} them",
+                       "the report says what it could not see")
+        said = any("could not be read" in n for n in report.get("notes", []))
+        evidence.check("as nobody: a note says so", said, "yes", "yes" if said else "no", "aio_holders.py")
+        # The positive control of the same witness: root reads them all.
+        evidence.check("as root: the holders listed", mine <= {p["pid"] for p in maps["processes"]}, "both",
+                       str(sorted(mine & {p["pid"] for p in maps["processes"]})), MAPS_RULE)
+    finally:
+        leaker.stop()
+        other.stop()
     evidence.require()

@@ -12,6 +12,8 @@ BEHAVIOURS = {
     "aio-nr-accounting": "io_setup(n) adds exactly n to aio-nr; the ring has the predicted pages",
     "aio-max-nr-exhaustion": "EAGAIN exactly at aio-max-nr; capacity back when io_destroy or waitpid returns",
     "aio-holders": "who holds aio capacity: maps, bcc and bpftrace agree with the workload and aio-nr",
+    "posix-aio-is-not-kernel-aio": "glibc aio_read holds no aio capacity: a helper thread's plain read, in D "
+                                   "and I/O wait; the kernel's AIO read moves aio-nr",
     "aio-rings-vs-memlock": "aio rings and RLIMIT_MEMLOCK (mainline: not charged; aio-memlock kernels: charged)",
     "io-uring-buffers-memlock": "io_uring registered buffers are charged to RLIMIT_MEMLOCK per uid",
     "dstate-vfork": "a vfork parent in D: loadavg counts it, no iowait, PSI, procs_blocked or delayacct",

@@ -136,8 +136,7 @@ def frozen_ext4(guest: Guest) -> FrozenExt4:
 @pytest.fixture
 def evidence(request, run_dir) -> Evidence:
     """The test's evidence table, written to results/<run>/evidence/ whatever the verdict."""
-    callspec = getattr(request.node, "callspec", None)
-    kernel = callspec.params.get("kernel_name") if callspec else None
+    kernel = kernel_of(request.node)
     ev = Evidence(request.node.nodeid, kernel)
     yield ev
     if kernel:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.plugin.guests import kernel_of
 from harness.runs import without_kernel
 
 MARKERS = {
@@ -102,6 +103,4 @@ def _check_names(wanted: list[str]) -> None:
 
 def _test_id(item) -> str:
     """The node id without the kernel parameter."""
-    callspec = getattr(item, "callspec", None)
-    kernel = callspec.params.get("kernel_name") if callspec else None
-    return without_kernel(item.nodeid, kernel)
+    return without_kernel(item.nodeid, kernel_of(item))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.plugin.guests import kernel_of
 from suites import agreement
 from suites.agreement import MATRIX
 from suites.holds import HOLD_FIXTURES, Scene, uring_idle_class
@@ -36,7 +37,7 @@ def observe_missing(request, guest, block_once, hz, store) -> None:
     yet (and that it can show), in one scene, judged by every witness."""
     kernel = guest.kernel.name
     needed = {it.callspec.params["case"].name for it in request.session.items
-              if it.originalname == "test_tool" and it.callspec.params.get("kernel_name") == kernel}
+              if it.originalname == "test_tool" and kernel_of(it) == kernel}
     missing = [c for c in MATRIX if c.name in needed and (kernel, c.name) not in store.seen and not c.unmet(guest)]
     if not missing:
         return

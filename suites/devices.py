@@ -46,6 +46,8 @@ class SlowNullb:
             r = self.guest.wait(self.proc, timeout=30 * self.delay_s)
             if r.rc != 0:
                 raise CommandFailed(r)
+            # Again: the early write is best-effort (the queue may not have appeared
+            # before modprobe ended); this one fails loudly if the value cannot be set.
             self.guest.write_file("/sys/block/nullb0/queue/io_timeout", str(self.io_timeout_ms).encode())
             self.ready = True
         return self.path

@@ -56,9 +56,10 @@ def test_tracker_applies_events_in_time_order():
     for line in ["D 30 10 777 4096 0", "S 10 10 777 128 0 4096 prog", "S 20 10 777 7 0 8192 prog",
                  "S 40 11 888 5 0 4096 child", "X 50 11 888", "S 60 12 999 9 -11 0 prog"]:
         t.add(aio_holders.parse_event(line))
-    assert t.live() == {(10, 8192): 7}
-    assert t.replay()[1] == [{"pid": 10, "ctx": "0x1000", "events": 128, "by": "io_destroy"},
-                             {"pid": 11, "ctx": "0x1000", "events": 5, "by": "exit"}]
+    live, released = t.replay()
+    assert live == {(10, 8192): 7}
+    assert released == [{"pid": 10, "ctx": "0x1000", "events": 128, "by": "io_destroy"},
+                        {"pid": 11, "ctx": "0x1000", "events": 5, "by": "exit"}]
 
 
 def test_garbage_lines_are_ignored():

@@ -21,6 +21,11 @@ def aio_nr(guest: Guest) -> int:
     return int(guest.read_text("/proc/sys/fs/aio-nr"))
 
 
+def aio_maps(guest: Guest, pid: int) -> list[str]:
+    """The process's aio ring mappings (/proc/<pid>/maps lines naming /[aio])."""
+    return [ln for ln in guest.read_text(f"/proc/{pid}/maps").splitlines() if "/[aio]" in ln]
+
+
 @dataclass
 class Holder:
     """A running aio_workload: its contexts as it reported them."""

@@ -18,7 +18,7 @@ import signal
 import pytest
 
 from fixtures.tools import aio_ring
-from suites.aio.holders import aio_nr, start_holder
+from suites.aio.holders import aio_maps, aio_nr, start_holder
 from vm import probes
 
 # Sizes spanning the edges: the 4c floor of the ring (c = possible CPUs, read in the
@@ -34,10 +34,6 @@ MAPS_RE = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (\S+) .* (/\[aio\] \(deleted\))$
 
 def resolve(size: str, c: int) -> int:
     return eval(size.replace("4c", f"(4*{c})"))  # noqa: S307 - our own literal table above
-
-
-def aio_maps(guest, pid: int) -> list[str]:
-    return [ln for ln in guest.read_text(f"/proc/{pid}/maps").splitlines() if "/[aio]" in ln]
 
 
 def check_aio_nr(evidence, guest, witness: str, expected: int, source: str) -> int:

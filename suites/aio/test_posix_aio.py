@@ -20,7 +20,7 @@ import pytest
 
 from fixtures import WORKLOADS
 from fixtures.build import build_c
-from suites.aio.holders import aio_nr, maps_report, start_tracer, stop_tracer
+from suites.aio.holders import aio_maps, aio_nr, maps_report, start_tracer, stop_tracer
 from suites.devices import NULLB_DELAY_S
 from suites.watch.procfs import USER_HZ, parse_task_stat
 
@@ -74,10 +74,6 @@ def _done(guest, proc) -> int:
     return int(m.group(1)) if m else -1
 
 
-def _aio_maps(guest, pid: int) -> int:
-    return sum("/[aio]" in ln for ln in guest.read_text(f"/proc/{pid}/maps").splitlines())
-
-
 def test_posix_aio_read_holds_no_aio_capacity(guest, aio_read_bin, slow_nullb, delayacct, evidence):
     dev = slow_nullb.device()
     accounting = guest.run("cat /proc/sys/kernel/task_delayacct").stdout.strip() == "1"
@@ -89,10 +85,10 @@ def test_posix_aio_read_holds_no_aio_capacity(guest, aio_read_bin, slow_nullb, d
         pid = posix.pid
         threads = _wait_for(guest, pid, lambda s: any(t != pid and st == "D" for t, st in s.items()))
         helpers = [tid for tid in threads if tid != pid]
-        evidence.check("POSIX: aio-nr while its read is in flight", aio_nr(guest) == base, f"{base} (unchanged)",
-                       str(aio_nr(guest)), GLIBC)
-        evidence.check("POSIX: [aio] ring mappings", _aio_maps(guest, pid) == 0, "0", str(_aio_maps(guest, pid)),
+        now, rings = aio_nr(guest), len(aio_maps(guest, pid))
+        evidence.check("POSIX: aio-nr while its read is in flight", now == base, f"{base} (unchanged)", str(now),
                        GLIBC)
+        evidence.check("POSIX: [aio] ring mappings", rings == 0, "0", str(rings), GLIBC)
         evidence.check("POSIX: helper threads (TIDs other than the pid)", len(helpers) == 1, "1",
                        f"{len(helpers)}: {helpers}", "aio_init(aio_threads = 1); glibc aio_misc.c")
         helper = helpers[0] if helpers else None
@@ -112,12 +108,13 @@ def test_posix_aio_read_holds_no_aio_capacity(guest, aio_read_bin, slow_nullb, d
         if not accounting:
             evidence.note("delay accounting is not available on this kernel: no blkio rows")
         elif helper is not None:
-            ticks = parse_task_stat(_threads(guest, pid)[helper]).blkio_ticks
+            after = _threads(guest, pid)
+            ticks = parse_task_stat(after[helper]).blkio_ticks
             floor = int((NULLB_DELAY_S - SUBMIT_TO_SLEEP_S) * USER_HZ)
             evidence.check(f"POSIX: helper thread {helper} blkio delay", ticks >= floor,
                            f">= {floor} ticks ({NULLB_DELAY_S:g} s request less {SUBMIT_TO_SLEEP_S} s)",
                            str(ticks), BLKIO)
-            main_ticks = parse_task_stat(_threads(guest, pid)[pid]).blkio_ticks
+            main_ticks = parse_task_stat(after[pid]).blkio_ticks
             evidence.check(f"POSIX: the asking thread {pid} blkio delay", main_ticks == 0, "0", str(main_ticks),
                            BLKIO)
 
@@ -125,10 +122,11 @@ def test_posix_aio_read_holds_no_aio_capacity(guest, aio_read_bin, slow_nullb, d
         kernel = _start(guest, aio_read_bin, "kernel", dev)
         kpid = kernel.pid
         threads = _wait_for(guest, kpid, lambda s: "R" not in s.values())
-        evidence.check("kernel AIO: aio-nr while its read is in flight", aio_nr(guest) == base + 1, f"{base + 1}",
-                       str(aio_nr(guest)), ACCOUNT)
-        evidence.check("kernel AIO: [aio] ring mappings", _aio_maps(guest, kpid) == 1, "1",
-                       str(_aio_maps(guest, kpid)), "fs/aio.c aio_setup_ring: one mapping per context")
+        now, rings = aio_nr(guest), len(aio_maps(guest, kpid))
+        evidence.check("kernel AIO: aio-nr while its read is in flight", now == base + 1, f"{base + 1}", str(now),
+                       ACCOUNT)
+        evidence.check("kernel AIO: [aio] ring mappings", rings == 1, "1", str(rings),
+                       "fs/aio.c aio_setup_ring: one mapping per context")
         states = {tid: parse_task_stat(st).state for tid, st in threads.items()}
         evidence.check("kernel AIO: its threads", states == {kpid: "S"}, f"{{{kpid}: 'S'}} (io_getevents)",
                        str(states), GETEVENTS)

@@ -343,3 +343,57 @@ def test_busy_time_of_an_idle_waiting_cpu_is_what_ran_there():
 def test_the_tasks_cpu_takes_the_fewest_device_interrupts():
     from suites.watch.procfs import device_interrupts
     assert device_interrupts(INTERRUPTS) == [196, 3413]
+
+
+def _iowait_rows(iowait: int, run_ms: int, irq_fields: int = 0, irqtime: bool = False) -> dict:
+    """cpu_iowait's rows for tasks in I/O wait on an idle CPU 1 over 6 s (600
+    ticks): `run_ms` ran there, iowait +`iowait`, irq+softirq +`irq_fields`."""
+    from suites.waits import DIRECT_READ
+    from suites.witnesses import cpu_iowait
+
+    def at(t, io, run_ns, softirq):
+        stat = STAT.replace("cpu1 341 0 581 6815 287 0 23", f"cpu1 341 0 581 6815 {287 + io} 0 {23 + softirq}")
+        return snap(t, stat, schedstat=SCHEDSTAT.format(run0=0, arr0=0, run1=run_ns, arr1=100))
+
+    base = Span(at(0, 0, 0, 0), at(3, 0, 0, 0), [at(0, 0, 0, 0), at(3, 0, 0, 0)])
+    window = [at(10, 0, 10**9, 0), at(16, iowait, 10**9 + run_ms * 10**6, irq_fields)]
+    h = Hold(DIRECT_READ, 1, [1], Span(window[0], window[-1], window), {1: parse_task_stat(TASK)}, None)
+    ev = Evidence("t")
+    cpu_iowait.WITNESS.judge(ev, Seen(h, base, 250, "", False, {"irqtime": irqtime}))
+    return {r.witness: r.ok for r in ev.rows}
+
+
+def test_iowait_is_w_less_what_ran_and_interrupts_from_idle():
+    # 6 s, 300 ms ran there: at least 600 - 30 - 60 (10 % in interrupts) - 2 = 508.
+    assert _iowait_rows(508, 300)["CPU 1 iowait"]
+    # A kernel that lost a sixth of the iowait (the old 25 % allowance passed it).
+    assert not _iowait_rows(480, 300)["CPU 1 iowait"]
+    # Where the kernel charges interrupt time, what it reports is the allowance.
+    assert _iowait_rows(560, 300, irq_fields=8, irqtime=True)["CPU 1 iowait"]
+    assert not _iowait_rows(540, 300, irq_fields=8, irqtime=True)["CPU 1 iowait"]
+
+
+def _hog_rows(busy: int, loc: int) -> dict:
+    """cpu_iowait's rows with a hog on CPU 1 for 6 s at HZ=250: busy +`busy`
+    ticks, `loc` local timer interrupts taken there."""
+    from suites.waits import DIRECT_READ
+    from suites.witnesses import cpu_iowait
+
+    def at(t, user, timer):
+        s = snap(t, STAT.replace("cpu1 341", f"cpu1 {341 + user}"))
+        irqs = INTERRUPTS.replace("LOC:      12693       9561", f"LOC:      12693       {9561 + timer}")
+        return Snapshot(s.t, {**s.files, "/proc/interrupts": irqs})
+
+    base = Span(at(0, 0, 0), at(3, 0, 0), [at(0, 0, 0), at(3, 0, 0)])
+    window = [at(10, 0, 0), at(16, busy, loc)]
+    h = Hold(DIRECT_READ, 1, [1], Span(window[0], window[-1], window), {1: parse_task_stat(TASK)}, None)
+    ev = Evidence("t")
+    cpu_iowait.WITNESS.judge(ev, Seen(h, base, 250, "", True, None))
+    return {r.witness: r.ok for r in ev.rows}
+
+
+def test_a_hogged_cpu_is_charged_every_tick_it_took():
+    # 1200 timer interrupts of 1500 due (the host ran the vCPU late): at least
+    # (1200 - 1 waiter - 2 watchdog - 2 edges) x 100/250 - 8 = 470 busy ticks.
+    assert _hog_rows(470, 1200)["CPU 1 busy (hog)"]
+    assert not _hog_rows(440, 1200)["CPU 1 busy (hog)"]

@@ -13,8 +13,8 @@ both ends of an interval (1 tick per read), and the tool rounds what it prints.
 
 For a system-wide share (all CPUs together) the tasks' CPU is 1 of c: the tool's
 share is compared with the kernel's own share over the window, read from
-/proc/stat at the window's ends, allowing the ticks /proc/stat may not account
-on a CPU (witnesses/cpu_iowait.py LOST_TICKS) spread over the c CPUs.
+/proc/stat at the window's ends, allowing for how unevenly CPU k's running and
+interrupt time falls into the tool's intervals (INTERVAL_NOT_IDLE, over c CPUs).
 """
 
 from __future__ import annotations
@@ -22,7 +22,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from suites.watch.procfs import USER_HZ
-from suites.witnesses.cpu_iowait import LOST_TICKS
+
+# The share of one tool interval CPU k may spend running or in interrupts beyond
+# the window's average, i.e. out of iowait: the tasks' wakeups, the sampler and
+# the tools' own interrupts come in bursts. Measured as the largest gap between a
+# tool's interval share and the window's share: 7.7 points at 2 CPUs (15 % of CPU
+# k's interval) over 508 iostat and vmstat rows on debian-6.1, debian-6.12 and
+# source-6.1 under TCG (median 1.5 points).
+INTERVAL_NOT_IDLE = 0.25
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,7 @@ def system(ev, seen, tool: str, values: list[float], interval_s: float, rounding
         io = sum(W.cpu(c).iowait for c in W.cpus)
         total = sum(W.cpu(c).total for c in W.cpus) or 1
         kernel = 100 * io / total
-        tol = 100 * LOST_TICKS / seen.ncpu + sl
+        tol = 100 * INTERVAL_NOT_IDLE / seen.ncpu + sl
         ev.check(f"{p}{tool}: %iowait (all CPUs)", all(abs(v - kernel) <= tol for v in values),
                  f"{kernel:.2f} +- {tol:.2f} (the kernel's share over the window, /proc/stat: CPU {seen.cpu}'s "
                  f"idle is iowait, 1 of {seen.ncpu} CPUs)", _fmt(values), source)

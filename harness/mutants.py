@@ -2,6 +2,7 @@
 each, and show which tests catch which mutant.
 
     python -m harness.mutants [--focused] [--only NAME ...] [--no-build] [--results-dir DIR]
+    python -m harness.mutants --resume DIR   (go on with an interrupted run)
 
 harness/mutants.yaml names the baseline, the suites, and the mutants; the tests
 that should catch a mutant carry @pytest.mark.catches(<its catalog name>), which
@@ -16,12 +17,20 @@ mutants.junit.xml, one testcase per kernel): kernel, tests failed, caught,
 caught by an expected test. Exit 0 when the baseline passed
 everything and every mutant failed a test marked for it; 1 otherwise; 2 on
 bad input (one line).
+
+A whole run takes hours here, so each kernel's outcome is kept as it finishes
+(DIR/<kernel>/outcome.json) beside the run's plan (DIR/plan.json: the commit and
+each kernel's suites). --resume DIR runs only the kernels without an outcome, and
+refuses a DIR whose commit is not the checkout's: one table, one version of the
+tests.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -206,18 +215,49 @@ def junit(rows: list[list[str]]) -> str:
 
 
 def _build(kernel: str) -> str:
-    p = subprocess.run([sys.executable, "-m", "kernels", "build", kernel], cwd=REPO, text=True,
-                       stdout=sys.stderr, stderr=subprocess.PIPE)
-    if p.returncode != 0:
-        return "build failed: " + ((p.stderr.strip().splitlines() or ["?"])[-1])
+    rc, err = _child(["-m", "kernels", "build", kernel], stderr=subprocess.PIPE)
+    if rc != 0:
+        return "build failed: " + ((err.strip().splitlines() or ["?"])[-1])
     return ""
+
+
+PYTEST_INTERRUPTED = 2  # pytest's exit code (pytest.ExitCode.INTERRUPTED)
+
+
+def _child(args: list[str], stderr=None) -> tuple[int, str]:
+    """`python ARGS` in the checkout (a build, a pytest session): interrupted, the
+    child is asked to stop (both stop their own children on SIGTERM) before this
+    process goes. Returns its exit code and, with stderr=PIPE, its stderr."""
+    proc = subprocess.Popen([sys.executable, *args], cwd=REPO, stdout=sys.stderr, stderr=stderr, text=True)
+    try:
+        _, err = proc.communicate()
+        return proc.returncode, err or ""
+    except BaseException:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _run(kernel: str, suites: tuple[str, ...], out: Path) -> Outcome:
     o = Outcome(kernel, suites)
+    if out.exists():  # an interrupted run's partial results: kept aside, not read
+        n = 1
+        while out.with_name(f"{out.name}.interrupted-{n}").exists():
+            n += 1
+        out.rename(out.with_name(f"{out.name}.interrupted-{n}"))
     out.mkdir(parents=True)
-    subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *suites,
-                    "--kernel", kernel, "--results-dir", str(out)], cwd=REPO, stdout=sys.stderr)
+    rc, _ = _child(["-m", "pytest", "-p", "no:cacheprovider", "-q", *suites, "--kernel", kernel,
+                    "--results-dir", str(out)])
+    if rc == PYTEST_INTERRUPTED:
+        raise KeyboardInterrupt
     found = runs.new_runs(out, set())
     if not found:
         o.problem = "no junit.xml (pytest did not get to run)"
@@ -230,38 +270,112 @@ def _run(kernel: str, suites: tuple[str, ...], out: Path) -> Outcome:
     return o
 
 
+OUTCOME = "outcome.json"
+PLAN = "plan.json"
+
+
+def save_outcome(o: Outcome, out: Path) -> None:
+    """Written last, atomically: its presence says the kernel's run finished."""
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / (OUTCOME + ".tmp")
+    tmp.write_text(json.dumps(dataclasses.asdict(o), indent=1))
+    tmp.replace(out / OUTCOME)
+
+
+def load_outcome(out: Path, suites: tuple[str, ...]) -> Outcome | None:
+    """A finished kernel's outcome, if it ran these suites."""
+    try:
+        d = json.loads((out / OUTCOME).read_text())
+        o = Outcome(d["kernel"], tuple(d["suites"]), d["verdicts"], {k: tuple(v) for k, v in d["catches"].items()},
+                    d["problem"], d["faults"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return o if o.suites == suites else None
+
+
+def head_commit() -> str:
+    p = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, text=True, capture_output=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, text=True,
+                           capture_output=True).stdout.strip()
+    return (p.stdout.strip() or "unknown") + ("+changes" if dirty else "")
+
+
+def resume_plan(top: Path, commit: str) -> dict[str, list[str]]:
+    """The kernels and suites of the run in `top`, checked against this checkout."""
+    try:
+        doc = json.loads((top / PLAN).read_text())
+        kept, planned = doc["commit"], doc["suites"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise BadInput(f"--resume {top}: no readable {PLAN} (not a mutants run directory)") from None
+    if kept != commit or commit.endswith("+changes"):
+        raise BadInput(f"--resume {top}: it ran commit {kept}, this checkout is {commit}: "
+                       f"one table must come from one version of the tests")
+    return planned
+
+
+def _outcomes(kernels: list[tuple[str, tuple[str, ...]]], top: Path, no_build: bool) -> list[Outcome]:
+    """Each kernel's outcome: kept from a finished run in `top`, else built and run."""
+    outcomes = []
+    for name, suites in kernels:
+        kept = load_outcome(top / name, suites)
+        if kept is not None:
+            print(f"mutants: {name}: kept from {top / name / OUTCOME}", file=sys.stderr)
+            outcomes.append(kept)
+            continue
+        t0 = time.monotonic()
+        problem = "" if no_build else _build(name)
+        built = time.monotonic() - t0
+        o = Outcome(name, suites, problem=problem) if problem else _run(name, suites, top / name)
+        save_outcome(o, top / name)
+        what = o.problem or f"suites {time.monotonic() - t0 - built:.0f} s, {len(o.failed())} failed"
+        print(f"mutants: {name}: build {built:.0f} s, {what}", file=sys.stderr)
+        outcomes.append(o)
+    return outcomes
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m harness.mutants", description=__doc__.split("\n\n")[0])
     ap.add_argument("--focused", action="store_true", help="each mutant runs only its own suites")
     ap.add_argument("--only", action="append", default=[], metavar="NAME", help="only these mutants")
     ap.add_argument("--no-build", action="store_true", help="use the cached builds")
     ap.add_argument("--results-dir", type=Path, default=REPO / "results")
+    ap.add_argument("--resume", type=Path, metavar="DIR", help="go on with the run in DIR (a mutants-<stamp>)")
     args = ap.parse_args(argv)
+    commit = head_commit()
     try:
         plan = load_plan()
         unknown = set(args.only) - {m.name for m in plan.mutants}
         if unknown:
             raise BadInput(f"--only: not a mutant in {CONFIG.name}: {', '.join(sorted(unknown))}")
+        if args.resume and (args.only or args.focused):
+            raise BadInput("--resume takes the run's own plan: no --only or --focused with it")
+        if args.resume:
+            top = args.resume.resolve()
+            kernels = [(k, tuple(v)) for k, v in resume_plan(top, commit).items()]
+        else:
+            chosen = [m for m in plan.mutants if not args.only or m.name in args.only]
+            base_suites = (tuple(dict.fromkeys(s for m in chosen for s in m.suites)) if args.focused
+                           else plan.suites)
+            kernels = [(plan.baseline, base_suites),
+                       *((m.name, m.suites if args.focused else plan.suites) for m in chosen)]
+            top = args.results_dir.resolve() / time.strftime("mutants-%Y%m%d-%H%M%S")
     except BadInput as e:
         print(f"mutants: {e}", file=sys.stderr)
         return 2
-    chosen = [m for m in plan.mutants if not args.only or m.name in args.only]
-    base_suites = tuple(dict.fromkeys(s for m in chosen for s in m.suites)) if args.focused else plan.suites
-    top = args.results_dir.resolve() / time.strftime("mutants-%Y%m%d-%H%M%S")
-    outcomes = []
-    for name, suites in [(plan.baseline, base_suites),
-                         *((m.name, m.suites if args.focused else plan.suites) for m in chosen)]:
-        t0 = time.monotonic()
-        problem = "" if args.no_build else _build(name)
-        built = time.monotonic() - t0
-        o = Outcome(name, suites, problem=problem) if problem else _run(name, suites, top / name)
-        what = o.problem or f"suites {time.monotonic() - t0 - built:.0f} s, {len(o.failed())} failed"
-        print(f"mutants: {name}: build {built:.0f} s, {what}", file=sys.stderr)
-        outcomes.append(o)
+    top.mkdir(parents=True, exist_ok=True)
+    if not args.resume:
+        (top / PLAN).write_text(json.dumps({"commit": commit, "suites": {k: list(v) for k, v in kernels}},
+                                           indent=1))
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        outcomes = _outcomes(kernels, top, args.no_build)
+    except KeyboardInterrupt:
+        print(f"mutants: interrupted; finished kernels are kept: python -m harness.mutants --resume {top}",
+              file=sys.stderr)
+        return 130
     rows, ok = judge(plan, outcomes[0], outcomes[1:])
     text = table(rows)
     print(text)
-    (top / "mutants.md").parent.mkdir(parents=True, exist_ok=True)
     (top / "mutants.md").write_text(text)
     (top / "mutants.junit.xml").write_text(junit(rows))
     print(f"mutants: {'every mutant caught by its test, baseline clean' if ok else 'goal NOT met'}; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -98,6 +99,10 @@ def cmd_check(args) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m kernels", description="iowitness kernel catalog and cache")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -120,6 +125,7 @@ def main(argv=None) -> int:
     p.add_argument("--record-run", metavar="RUN", help="record what a test run (results/<run>) passed, per kernel")
     p.set_defaults(func=cmd_check)
     args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupted)  # as Ctrl-C: a build's make is stopped too
     try:
         return args.func(args)
     except KernelError as e:

@@ -116,3 +116,46 @@ def test_cli_refuses_an_unknown_mutant_in_one_line():
     p = subprocess.run([sys.executable, "-m", "harness.mutants", "--only", "nope", "--no-build"], cwd=REPO,
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and p.stderr.strip().count("\n") == 0 and "nope" in p.stderr
+
+
+def test_a_finished_kernels_outcome_is_kept_and_read_back(tmp_path):
+    o = Outcome("k", ("suites/aio",), {"suites/aio/x.py::a": "failed"}, {"suites/aio/x.py::a": ("k",)}, "",
+                {"suites/aio/x.py::a": "guest lost"})
+    mutants.save_outcome(o, tmp_path / "k")
+    assert mutants.load_outcome(tmp_path / "k", ("suites/aio",)) == o
+    assert mutants.load_outcome(tmp_path / "k", ("suites/dstate",)) is None  # other suites: run again
+    (tmp_path / "k" / mutants.OUTCOME).write_text("{")  # torn: run again
+    assert mutants.load_outcome(tmp_path / "k", ("suites/aio",)) is None
+    assert mutants.load_outcome(tmp_path / "none", ("suites/aio",)) is None
+
+
+def test_resume_refuses_another_version_of_the_tests(tmp_path):
+    (tmp_path / mutants.PLAN).write_text('{"commit": "abc", "suites": {"k": ["suites/aio"]}}')
+    assert mutants.resume_plan(tmp_path, "abc") == {"k": ["suites/aio"]}
+    with pytest.raises(mutants.BadInput, match="one table must come from one version"):
+        mutants.resume_plan(tmp_path, "def")
+    with pytest.raises(mutants.BadInput, match="one version"):
+        mutants.resume_plan(tmp_path, "abc+changes")
+    with pytest.raises(mutants.BadInput, match="not a mutants run directory"):
+        mutants.resume_plan(tmp_path / "elsewhere", "abc")
+
+
+def test_resume_runs_only_the_kernels_without_an_outcome(tmp_path, monkeypatch):
+    ran = []
+
+    def fake_run(name, suites, out):
+        ran.append(name)
+        return Outcome(name, suites, {"suites/aio/x.py::a": "passed"})
+
+    monkeypatch.setattr(mutants, "_run", fake_run)
+    mutants.save_outcome(Outcome("base", ("suites/aio",), {"suites/aio/x.py::a": "passed"}), tmp_path / "base")
+    (tmp_path / "m1").mkdir()  # interrupted: no outcome
+    got = mutants._outcomes([("base", ("suites/aio",)), ("m1", ("suites/aio",))], tmp_path, no_build=True)
+    assert ran == ["m1"] and [o.kernel for o in got] == ["base", "m1"]
+    assert mutants.load_outcome(tmp_path / "m1", ("suites/aio",)) is not None
+
+
+def test_cli_resume_of_a_directory_that_is_not_a_run_is_one_line(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "harness.mutants", "--resume", str(tmp_path)], cwd=REPO,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and p.stderr.strip().count("\n") == 0 and "not a mutants run" in p.stderr

@@ -159,3 +159,23 @@ def test_cli_resume_of_a_directory_that_is_not_a_run_is_one_line(tmp_path):
     p = subprocess.run([sys.executable, "-m", "harness.mutants", "--resume", str(tmp_path)], cwd=REPO,
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and p.stderr.strip().count("\n") == 0 and "not a mutants run" in p.stderr
+
+
+def test_sigterm_stops_the_child_before_the_harness_goes(tmp_path):
+    """The harness's child (a build, a pytest session) is asked to stop, and gone,
+    when the harness is terminated: no stray process keeps a guest or make going."""
+    marker = tmp_path / "child-stopped"
+    child = (f"import signal, sys, time, pathlib; "
+             f"signal.signal(signal.SIGTERM, lambda *a: (pathlib.Path({str(marker)!r}).write_text('x'), sys.exit(0))); "
+             f"print('up', flush=True); time.sleep(60)")
+    harness = ("import signal, sys; from harness import mutants; "
+               "signal.signal(signal.SIGTERM, mutants._interrupt)\n"
+               "try:\n"
+               f"    mutants._child(['-c', {child!r}])\n"
+               "except KeyboardInterrupt:\n"
+               "    sys.exit(130)\n")
+    p = subprocess.Popen([sys.executable, "-c", harness], cwd=REPO, stderr=subprocess.PIPE, text=True)
+    assert p.stderr.readline().strip() == "up"  # the child's stdout goes to the harness's stderr
+    p.terminate()
+    assert p.wait(timeout=30) == 130
+    assert marker.read_text() == "x"

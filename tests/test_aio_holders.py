@@ -150,3 +150,21 @@ def test_unreadable_maps_are_named(tmp_path, monkeypatch):
     assert [p["pid"] for p in report["processes"]] == [10]
     assert report["unreadable_pids"] == [12]
     assert any("could not be read" in n for n in report["notes"])
+
+
+def test_a_table_longer_than_the_iterator_reads_is_a_range_and_a_note(tmp_path, monkeypatch):
+    """Pid 10's table has 1024 slots and the iterator read 512 of them (2 contexts of
+    100 there); pid 11 holds 50. aio-nr 900: the 650 no context read accounts for
+    can only be pid 10's."""
+    monkeypatch.setattr(aio_holders, "possible_cpus", lambda: 2)
+    proc = _fake_proc(tmp_path, {10: MAPS, 11: ""})
+    (tmp_path / "sys" / "fs").mkdir(parents=True)
+    (tmp_path / "sys" / "fs" / "aio-nr").write_text("900\n")
+    kern = aio_holders.parse_kernel(f"T 10 4096 1024\nK 10 4096 {0x1000} 100 256 0\nK 10 4096 {0x2000} 100 256 0\n"
+                                    f"T 11 8192 4\nK 11 8192 {0x3000} 50 128 0\n")
+    report = aio_holders.build_report("kernel", None, proc, kern=kern)
+    rows = {p["pid"]: p for p in report["processes"]}
+    assert (rows[10]["events"], rows[10]["events_min"], rows[10]["events_max"]) == (None, 200, 850)
+    assert rows[10]["unread_slots"] == 512 and rows[11]["events"] == 50
+    assert report["totals"]["events"] is None
+    assert any("1024 slots, only the first 512 were read" in n for n in report["notes"])

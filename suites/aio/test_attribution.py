@@ -12,6 +12,7 @@ import signal
 import pytest
 
 from fixtures.tools import aio_ring
+from fixtures.tools.aio_holders import MAX_SLOTS
 from suites.aio.holders import AIO_HOLDERS, aio_nr, kernel_report, maps_report, start_holder, start_tracer, stop_tracer
 from vm import probes
 
@@ -243,6 +244,46 @@ def test_inherited_moved_and_unmapped_rings(guest, aio_bin, evidence):
             stop_tracer(guest, tracer)
         for h in (forker, mover, unmapper):
             h.stop()
+    evidence.require()
+
+
+def test_a_table_longer_than_the_kernel_method_reads(guest, aio_bin, evidence):
+    """One process with 600 contexts: its ioctx_table grows fourfold as it fills (4,
+    16, 64, 256, 1024 slots: fs/aio.c ioctx_add_table), past the MAX_SLOTS slots the
+    iterator reads. That process gets a range, from the contexts read up to all of
+    aio-nr no context read accounts for, and a note; a small holder beside it (the
+    control) stays exact."""
+    many, few = 600, [7, 11]
+    slots = 4
+    while slots < many:
+        slots *= 4
+    base = aio_nr(guest)
+    big = start_holder(guest, aio_bin, " ".join(["1"] * many), name="aio-many")
+    small = start_holder(guest, aio_bin, " ".join(map(str, few)), name="aio-few")
+    try:
+        live = aio_nr(guest)
+        evidence.check("aio-nr", live == base + many + sum(few), f"{base + many + sum(few)}", str(live),
+                       ACCOUNT_RULE)
+        kern = kernel_method(guest, evidence)
+        if kern:
+            rows = {p["pid"]: p for p in kern["processes"]}
+            row, ctl = rows.get(big.proc.pid, {}), rows.get(small.proc.pid, {})
+            read = min(many, MAX_SLOTS)  # contexts fill the slots in order, one event each
+            seen = (row.get("events"), row.get("events_min"), row.get("events_max"), row.get("unread_slots"))
+            evidence.check("kernel: the holder past the slots read", seen == (None, read, many, slots - MAX_SLOTS),
+                           f"a range {read}..{many} ({slots} slots, {MAX_SLOTS} read: {slots - MAX_SLOTS} not)",
+                           f"events {seen[0]}, range {seen[1]}..{seen[2]}, {seen[3]} slots not read",
+                           "fs/aio.c ioctx_add_table (the table grows fourfold); "
+                           "fixtures/tools/aio_holders.py MAX_SLOTS (the verifier bounds the loop)")
+            noted = any(f"{slots} slots, only the first {MAX_SLOTS}" in n for n in kern["notes"])
+            evidence.check("kernel: the report says what it did not read", noted, "a note", str(noted),
+                           "fixtures/tools/aio_holders.py build_report")
+            evidence.check("kernel: the small holder (control)", (ctl.get("contexts"), ctl.get("events"))
+                           == (len(few), sum(few)), f"{len(few)} contexts, {sum(few)} events",
+                           f"{ctl.get('contexts')} contexts, {ctl.get('events')} events", KERNEL_RULE)
+    finally:
+        big.stop()
+        small.stop()
     evidence.require()
 
 

@@ -34,6 +34,7 @@ from suites.watch.procfs import (
     Stat,
     TaskStat,
     parse_loadavg,
+    parse_local_timer_interrupts,
     parse_pressure,
     parse_schedstat,
     parse_stat,
@@ -87,6 +88,14 @@ class Snapshot:
         return parse_schedstat(text) if text else None
 
     @cached_property
+    def local_timer(self) -> list[int] | None:
+        text = self.files.get("/proc/interrupts")
+        try:
+            return parse_local_timer_interrupts(text) if text else None
+        except ValueError:  # no LOC row (not x86)
+            return None
+
+    @cached_property
     def pressure(self) -> Pressure:
         return parse_pressure(self.files["/proc/pressure/io"])
 
@@ -138,6 +147,11 @@ class Span:
 
     def cpu(self, n: int) -> CpuTimes:
         return self.after.stat.cpus[n] - self.before.stat.cpus[n]
+
+    def local_timer(self, n: int) -> int | None:
+        """LOC (local timer) interrupts CPU n took over the span (None: not read)."""
+        a, b = self.before.local_timer, self.after.local_timer
+        return b[n] - a[n] if a and b and n < min(len(a), len(b)) else None
 
     def ran(self, n: int) -> CpuRun | None:
         """What ran on CPU n over the span, exactly (None: no /proc/schedstat)."""

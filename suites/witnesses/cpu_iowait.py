@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import weakref
 
-from suites.watch.procfs import USER_HZ, CpuRun, parse_local_timer_interrupts
+from suites.watch.procfs import USER_HZ, CpuRun
 from suites.watch.witness import Witness, baseline_ceiling
 from vm import probes
 
@@ -95,7 +95,7 @@ class CpuIowait(Witness):
             # iowait: every tick interrupt that reached CPU k charged a busy tick.
             # Under TCG a vCPU the host did not run misses ticks and takes one late
             # tick for them (W*HZ less the interrupts: noted, not judged).
-            delivered = local_timer_interrupts(w, k)
+            delivered = w.local_timer(k)
             if delivered is None:
                 ev.note(f"{p}CPU {k} busy (hog): not judged, /proc/interrupts has no LOC row")
             else:
@@ -146,11 +146,3 @@ class CpuIowait(Witness):
 
 WITNESS = CpuIowait()
 
-
-def local_timer_interrupts(w, k: int) -> int | None:
-    """LOC interrupts CPU k took over the span (None: not in the snapshots)."""
-    a, b = w.before.text("/proc/interrupts"), w.after.text("/proc/interrupts")
-    try:
-        return parse_local_timer_interrupts(b)[k] - parse_local_timer_interrupts(a)[k] if a and b else None
-    except (ValueError, IndexError):
-        return None

@@ -24,6 +24,7 @@ DEFAULT_CATALOG = KERNELS_DIR / "catalog.yaml"
 # not a test that silently skips.
 FEATURES = {
     "aio-memlock": "aio rings charged to RLIMIT_MEMLOCK (kernels/patches/aio-memlock/)",
+    "no-aio-max-nr": "aio-max-nr removed: only RLIMIT_MEMLOCK limits io_setup (the 2009 proposal as posted)",
     "preempt-rt": "a PREEMPT_RT kernel",
 }
 

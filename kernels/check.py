@@ -43,6 +43,7 @@ SCENARIO_NEEDS = {
 # its patch adds no message or symbol that is sure to be visible (the memlock
 # suite's tests are what show it).
 FEATURE_PROBES = {
+    "no-aio-max-nr": "! test -e /proc/sys/fs/aio-max-nr",
     "preempt-rt": "grep -q PREEMPT_RT /proc/version || test \"$(cat /sys/kernel/realtime 2>/dev/null)\" = 1",
 }
 

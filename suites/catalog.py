@@ -15,6 +15,8 @@ BEHAVIOURS = {
     "posix-aio-is-not-kernel-aio": "glibc aio_read holds no aio capacity: a helper thread's plain read, in D "
                                    "and I/O wait; the kernel's AIO read moves aio-nr",
     "aio-rings-vs-memlock": "aio rings and RLIMIT_MEMLOCK (mainline: not charged; aio-memlock kernels: charged)",
+    "aio-memlock-as-posted": "the 2009 proposal as posted (aio-max-nr gone, RLIMIT_MEMLOCK the only limit) beside "
+                             "the forward port that keeps aio-max-nr (source-6.1-aio-memlock[-posted])",
     "io-uring-buffers-memlock": "io_uring registered buffers are charged to RLIMIT_MEMLOCK per uid",
     "dstate-vfork": "a vfork parent in D: loadavg counts it, no iowait, PSI, procs_blocked or delayacct",
     "dstate-module-msleep": "a module's msleep in D without iowait, and with in_iowait = 1",

@@ -43,3 +43,17 @@ def test_only_the_feature_without_the_capability_charges():
     assert charges_aio_rings(("aio-memlock",), cap_ipc_lock=False)
     assert not charges_aio_rings(("aio-memlock",), cap_ipc_lock=True)
     assert not charges_aio_rings((), cap_ipc_lock=False)
+
+
+def test_as_posted_only_the_rlimit_limits():
+    """No aio-max-nr (the 2009 proposal as posted): a charged user stops at the
+    memlock limit, an uncharged one (CAP_IPC_LOCK) at nothing."""
+    charged = AioBudget(2, charged=True, memlock_pages=PAGES_64K, aio_room=None)
+    assert charged.held([1024] * 4 + [1]) == ["EAGAIN"] * 4 + ["ok"]
+    exempt = AioBudget(2, charged=False, memlock_pages=PAGES_64K, aio_room=None)
+    assert exempt.held([1024] * 4 + [1]) == ["ok"] * 5 and exempt.attempt(2**20) == "ok"
+
+
+def test_the_posted_feature_removes_aio_max_nr():
+    from suites.memlock.model import has_aio_max_nr
+    assert has_aio_max_nr(("aio-memlock",)) and not has_aio_max_nr(("aio-memlock", "no-aio-max-nr"))

@@ -6,7 +6,9 @@ EAGAIN). A kernel whose catalog entry declares the `aio-memlock` feature carries
 kernels/patches/aio-memlock/: each context's ring pages (aio_ring.ring_pages) are
 charged to the calling user's locked_vm against the caller's RLIMIT_MEMLOCK, EAGAIN
 when they do not fit, nothing charged with CAP_IPC_LOCK, given back by io_destroy
-and exit. docs/kernel-rules.md §1-§2.
+and exit. A kernel that also declares `no-aio-max-nr` carries the proposal as it
+was posted (0002): no aio-max-nr at all, the rlimit the only limit, so a task with
+CAP_IPC_LOCK is limited by nothing here. docs/kernel-rules.md §1-§2.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from fixtures.tools import aio_ring
 
 FEATURE = "aio-memlock"
+NO_AIO_MAX_NR = "no-aio-max-nr"
 PAGE = 4096
 
 
@@ -23,25 +26,30 @@ def charges_aio_rings(features: tuple[str, ...], cap_ipc_lock: bool) -> bool:
     return FEATURE in features and not cap_ipc_lock
 
 
+def has_aio_max_nr(features: tuple[str, ...]) -> bool:
+    return NO_AIO_MAX_NR not in features
+
+
 @dataclass
 class AioBudget:
     """One user's state as io_setup sees it: memlock pages left (if charged) and
-    room left under aio-max-nr."""
+    room left under aio-max-nr (None: the kernel has no aio-max-nr)."""
 
     cpus: int
     charged: bool
     memlock_pages: int
-    aio_room: int
+    aio_room: int | None
 
     def io_setup(self, n: int) -> str:
-        if n > self.aio_room:
+        if self.aio_room is not None and n > self.aio_room:
             return "EAGAIN"  # aio_nr + n > aio_max_nr (fs/aio.c ioctx_alloc)
         pages = aio_ring.ring_pages(n, self.cpus)
         if self.charged and pages > self.memlock_pages:
             return "EAGAIN"  # the patch's aio_account_ring()
         if self.charged:
             self.memlock_pages -= pages
-        self.aio_room -= n
+        if self.aio_room is not None:
+            self.aio_room -= n
         return "ok"
 
     def held(self, sizes: list[int]) -> list[str]:

@@ -6,7 +6,9 @@ guest's CPU count, aio-max-nr as set here, and whether the kernel's catalog entr
 declares `aio-memlock` (kernels/patches/aio-memlock/). Mainline never charges ring
 pages to RLIMIT_MEMLOCK (docs/kernel-rules.md §1, last bullet); the patch
 charges them per user, EAGAIN past the limit, CAP_IPC_LOCK exempt, returned by
-kill_ioctx (io_destroy, exit_aio) with aio-nr.
+kill_ioctx (io_destroy, exit_aio) with aio-nr. The proposal as it was posted
+(feature `no-aio-max-nr`, catalog entry source-6.1-aio-memlock-posted) also drops
+aio-max-nr: the same tests, from the same model, show what then limits io_setup.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures.tools import aio_ring
-from suites.memlock.model import PAGE, AioBudget, charges_aio_rings, largest_n_within
+from suites.memlock.model import PAGE, AioBudget, charges_aio_rings, has_aio_max_nr, largest_n_within
 from suites.memlock.workloads import LIMIT, ROOT, UNPRIVILEGED, WITHOUT_CAP, kib, stop_all
 from vm import probes
 
@@ -30,14 +32,24 @@ def aio_nr(guest) -> int:
 
 def budget(guest, identity, aio_room: int) -> AioBudget:
     charged = charges_aio_rings(guest.kernel.features, identity.cap_ipc_lock)
-    return AioBudget(probes.possible_cpus(guest), charged, LIMIT_PAGES, aio_room)
+    room = aio_room if has_aio_max_nr(guest.kernel.features) else None
+    return AioBudget(probes.possible_cpus(guest), charged, LIMIT_PAGES, room)
 
 
 def rule(model: AioBudget) -> str:
     """Where the expectation comes from, for the evidence table."""
+    kept = "aio-max-nr kept" if model.aio_room is not None else "aio-max-nr gone (0002, as posted)"
     if model.charged:
-        return "aio-memlock patch: aio_account_ring(), ring pages per user vs RLIMIT_MEMLOCK; aio-max-nr kept"
+        return f"aio-memlock patch: aio_account_ring(), ring pages per user vs RLIMIT_MEMLOCK; {kept}"
+    if model.aio_room is None:
+        return "aio-memlock as posted: CAP_IPC_LOCK is not charged and no aio-max-nr is left to limit it"
     return "fs/aio.c ioctx_alloc: only aio-max-nr limits io_setup (no memlock accounting)"
+
+
+def set_aio_max_nr(guest, sysctl, value: int) -> None:
+    """Where the kernel has aio-max-nr (the posted proposal removed it)."""
+    if has_aio_max_nr(guest.kernel.features):
+        sysctl.set("fs.aio-max-nr", value)
 
 
 def one_event_fit(guest) -> int:
@@ -45,6 +57,7 @@ def one_event_fit(guest) -> int:
     return LIMIT_PAGES // aio_ring.ring_pages(1, probes.possible_cpus(guest))
 
 
+@pytest.mark.behaviour("aio-memlock-as-posted")
 @pytest.mark.parametrize("identity", IDENTITIES, ids=lambda i: i.label)
 def test_rings_past_the_memlock_limit_up_to_aio_max_nr(guest, workloads, sysctl, evidence, identity):
     """Four 1024-event contexts (17 ring pages each when 4c <= 1024: 68 KiB, more than
@@ -53,7 +66,7 @@ def test_rings_past_the_memlock_limit_up_to_aio_max_nr(guest, workloads, sysctl,
     sizes = [1024] * 4 + [1]
     assert 4 * aio_ring.ring_pages(1024, c) > LIMIT_PAGES, "the premise: rings well past the limit"
     base = aio_nr(guest)
-    sysctl.set("fs.aio-max-nr", base + 4096)
+    set_aio_max_nr(guest, sysctl, base + 4096)
     model = budget(guest, identity, 4096)
     expected = model.held(sizes)
     held, results = workloads.hold_aio(identity, LIMIT, sizes)
@@ -124,18 +137,27 @@ def _runs(results: list[str]) -> str:
     return ", ".join(f"{n} {r}" for n, r in out)
 
 
+@pytest.mark.behaviour("aio-memlock-as-posted")
 @pytest.mark.parametrize("identity", IDENTITIES, ids=lambda i: i.label)
 def test_aio_max_nr_still_enforced(guest, workloads, sysctl, evidence, identity):
-    """The patch keeps aio-max-nr: with room for 100 events, 100 fits (2 ring pages,
-    inside the memlock limit) and 101 does not, on every kernel."""
+    """The forward port keeps aio-max-nr: with room for 100 events, 100 fits (2 ring
+    pages, inside the memlock limit) and 101 does not. As posted, there is no
+    aio-max-nr: 101 fits wherever the memlock limit lets it (every identity here)."""
+    kept = has_aio_max_nr(guest.kernel.features)
+    exists = guest.run("test -e /proc/sys/fs/aio-max-nr").ok
+    evidence.check("/proc/sys/fs/aio-max-nr", exists == kept, "exists" if kept else "absent",
+                   "exists" if exists else "absent",
+                   "fs/aio.c aio_sysctls" + ("" if kept else ": removed by 0002 (the proposal as posted)"))
     base = aio_nr(guest)
-    sysctl.set("fs.aio-max-nr", base + 100)
+    set_aio_max_nr(guest, sysctl, base + 100)
     model = budget(guest, identity, aio_room=100)
-    assert model.attempt(100) == "ok" and model.attempt(101) == "EAGAIN"
+    assert model.attempt(100) == "ok" and model.attempt(101) == ("EAGAIN" if kept else "ok")
     for n in (100, 101):
         got = workloads.aio_attempt(identity, LIMIT, n)
-        evidence.check(f"io_setup({n}) with aio-max-nr = aio-nr + 100", got == model.attempt(n), model.attempt(n), got,
-                       "fs/aio.c ioctx_alloc: aio_nr + n > aio_max_nr -> EAGAIN (kept by the patch)")
+        evidence.check(f"io_setup({n})" + (" with aio-max-nr = aio-nr + 100" if kept else ", no aio-max-nr"),
+                       got == model.attempt(n), model.attempt(n), got,
+                       "fs/aio.c ioctx_alloc: aio_nr + n > aio_max_nr -> EAGAIN (kept by the patch)" if kept
+                       else rule(model))
     evidence.check("aio-nr afterwards", aio_nr(guest) == base, str(base), str(aio_nr(guest)),
                    "io_setup then io_destroy: +n, -n")
     evidence.require()

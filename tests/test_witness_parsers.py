@@ -397,3 +397,22 @@ def test_a_hogged_cpu_is_charged_every_tick_it_took():
     # (1200 - 1 waiter - 2 watchdog - 2 edges) x 100/250 - 8 = 470 busy ticks.
     assert _hog_rows(470, 1200)["CPU 1 busy (hog)"]
     assert not _hog_rows(440, 1200)["CPU 1 busy (hog)"]
+
+
+def test_a_tools_delay_since_birth_may_hold_what_the_task_had_before_the_window():
+    """atop and pidstat show a task's whole field 42 in their first line for it: a
+    vfork parent that waited 8 ticks faulting in its program shows 8, and that is
+    no delay charged for the window's sleep. One tick more than it had is."""
+    from types import SimpleNamespace
+
+    from suites.watch.delays import judge_delay
+    seen = SimpleNamespace(W=6.0, hold=SimpleNamespace(delayed=False), wait=SimpleNamespace(iowait=False))
+    ev = Evidence("t")
+    judge_delay(ev, seen, "atop blkdelay", {613: 8, 614: 0}, "src", before={613: 8, 614: 0})
+    assert ev.ok and "beyond what it had before the window (613: 8, 614: 0)" in ev.markdown()
+    ev = Evidence("t")
+    judge_delay(ev, seen, "atop blkdelay", {613: 9, 614: 0}, "src", before={613: 8, 614: 0})
+    assert not ev.ok
+    ev = Evidence("t")
+    judge_delay(ev, seen, "delayacct blkio", {613: 1}, "src", sign="+")  # a window delta: nothing allowed
+    assert not ev.ok

@@ -59,7 +59,10 @@ class Pidstat(ToolWitness):
         else:
             ev.note(f"{p}pidstat: no interval ended while the tasks waited (it started late)")
         totals = {pid: sum(d for _, q, d in rows if q == pid) for pid in seen.hold.pids}
-        judge_delay(ev, seen, f"{p}pidstat iodelay in all", totals, SOURCE, at=", in the interval of the wake")
+        # a task pidstat first sees is compared with nothing: that line is its delay since birth
+        earlier = {pid: seen.hold.window.before.tasks[pid].blkio_ticks for pid in seen.hold.pids}
+        judge_delay(ev, seen, f"{p}pidstat iodelay in all", totals, SOURCE, at=", in the interval of the wake",
+                    before=earlier)
 
 
 WITNESS = Pidstat()

@@ -51,6 +51,14 @@ HOLD_S = NULLB_DELAY_S
 assert HOLD_S >= WINDOW_S + 3
 BASELINE_S = 3.0  # the idle baseline each test measures before its holds
 TASKS = 3  # three tasks make loadavg's rise (>= 3 x 8% of a sample) stand out
+# ... against the guest's own tasks, but not against the tools under test: those
+# wake together each second on the other CPUs, and the full planted-bug run saw
+# ~3 others active at one calc_load() instant (load1 1.28 -> 1.41 with the vfork
+# parents not counted by the loadavg-state-equality mutant, where 3 counted
+# tasks predict >= 1.41). The vfork hold, the one whose state (TASK_KILLABLE)
+# only loadavg's rule tells apart, uses LOAD_TASKS: counted, they raise load1 by
+# >= 8 x 8 % of a sample, far beyond what the others reach.
+LOAD_TASKS = 8
 # Tasks in S are not in loadavg: counted, six of them would raise load1 by
 # >= 6 x 8% of one sample; the reading must stay below that (witnesses/loadavg.py).
 S_TASKS = 6
@@ -113,7 +121,7 @@ WORKLOADS: dict[str, Workload] = {
     DIRECT_READ.name: Workload(lambda s: ["pread-direct", s.device()], setup=_device),
     MSLEEP.name: Workload(lambda s: ["dsleep", s.ms, 0], setup=_module),
     MSLEEP_IOWAIT.name: Workload(lambda s: ["dsleep", s.ms, 1], setup=_module),
-    VFORK_PARENT.name: Workload(lambda s: ["vfork", s.ms]),
+    VFORK_PARENT.name: Workload(lambda s: ["vfork", s.ms], tasks=LOAD_TASKS),
     IO_DESTROY.name: Workload(lambda s: ["aio-destroy", s.device()], setup=_device),
     FROZEN_WRITER.name: Workload(lambda s: ["append", _frozen(s).path], release=lambda s: _frozen(s).thaw,
                                  prepare=lambda s: _frozen(s).freeze(), setup=_frozen),

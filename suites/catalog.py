@@ -12,6 +12,8 @@ BEHAVIOURS = {
     "aio-nr-accounting": "io_setup(n) adds exactly n to aio-nr; the ring has the predicted pages",
     "aio-max-nr-exhaustion": "EAGAIN exactly at aio-max-nr; capacity back when io_destroy or waitpid returns",
     "aio-holders": "who holds aio capacity: maps, bcc and bpftrace agree with the workload and aio-nr",
+    "aio-holders-systemtap": "the SystemTap probe on syscall.io_setup, run as first answered: exact for contexts "
+                             "made while it runs, blind to older ones",
     "posix-aio-is-not-kernel-aio": "glibc aio_read holds no aio capacity: a helper thread's plain read, in D "
                                    "and I/O wait; the kernel's AIO read moves aio-nr",
     "aio-rings-vs-memlock": "aio rings and RLIMIT_MEMLOCK (mainline: not charged; aio-memlock kernels: charged)",

@@ -168,3 +168,42 @@ def test_a_table_longer_than_the_iterator_reads_is_a_range_and_a_note(tmp_path, 
     assert rows[10]["unread_slots"] == 512 and rows[11]["events"] == 50
     assert report["totals"]["events"] is None
     assert any("1024 slots, only the first 512 were read" in n for n in report["notes"])
+
+
+def test_a_tracer_that_fails_to_start_is_its_error_line():
+    """stap that cannot build its module (or bpftrace a probe) exits before READY:
+    the tool says the compiler's line instead of reporting an empty trace."""
+    script = "import sys; print('cc1: note: x', file=sys.stderr); print('error: implicit declaration', file=sys.stderr)"
+    with pytest.raises(aio_holders.TracerFailed, match="rc 0.*error: implicit declaration"):
+        aio_holders.trace_lines([sys.executable, "-c", script], aio_holders.Tracker(), None)
+    with pytest.raises(aio_holders.TracerFailed, match="no-such-tracer is not installed"):
+        aio_holders.trace_lines(["no-such-tracer"], aio_holders.Tracker(), None)
+
+
+def test_tracer_lines_until_it_ends():
+    script = ("print('READY', flush=True); print('S 5 10 99 128 0 4096 w', flush=True); "
+              "print('X 9 10 99', flush=True)")
+    t = aio_holders.Tracker()
+    aio_holders.trace_lines([sys.executable, "-c", script], t, None)
+    live, released = t.replay()
+    assert live == {} and released == [{"pid": 10, "ctx": "0x1000", "events": 128, "by": "exit"}]
+
+
+def test_the_systemtap_script_prints_the_tracers_lines():
+    prog = aio_holders.STAP_PROG
+    assert "probe syscall.io_setup " in prog and 'kprobe.function("exit_aio")' in prog
+    assert all(f'printf("{k} ' in prog for k in "SDX")
+    assert aio_holders.stap_command(None)[:2] == ["stap", "-g"]
+    assert aio_holders.stap_command("m.ko") == ["staprun", "m.ko"]
+
+
+def test_systemtap_resolves_against_the_kernels_own_symbols():
+    """Debian's System.map is a placeholder; the guest's kallsyms is the table,
+    without the modules' symbols (a tab and [module] after the name)."""
+    from fixtures.modules.stap import first_error, kernel_symbols
+    kallsyms = ("ffffffff81000000 T _stext\nffffffff81400000 t exit_aio\n"
+                "ffffffffc0000000 t null_open\t[null_blk]\n")
+    assert kernel_symbols(kallsyms) == "ffffffff81000000 T _stext\nffffffff81400000 t exit_aio\n"
+    log = ("WARNING: x\nIn file included from a.c:1,\n"
+           "runtime/stp_task_work.c:107:40: error: passing argument 2 of 'task_work_cancel'\ncc1: all warnings\n")
+    assert first_error(log).startswith("runtime/stp_task_work.c:107:40: error:")

@@ -84,9 +84,10 @@ def start_holder(guest: Guest, aio_bin, args: str, name: str = "aio_workload") -
 AIO_HOLDERS = FIXTURES / "tools" / "aio_holders.py"
 
 
-def start_tracer(guest: Guest, method: str) -> Background:
-    """aio-holders tracing io_setup/io_destroy (bcc or bpftrace), once it says READY."""
-    proc = guest.spawn(f"exec /usr/bin/python3 -u {AIO_HOLDERS} --method {method} --json")
+def start_tracer(guest: Guest, method: str, extra: str = "") -> Background:
+    """aio-holders tracing io_setup/io_destroy (bcc, bpftrace or systemtap), once it
+    says READY."""
+    proc = guest.spawn(f"exec /usr/bin/python3 -u {AIO_HOLDERS} --method {method} {extra} --json")
     with budget.spend(budget.TRACER):  # bcc compiles in the guest
         guest.wait_for_output(proc, "READY", timeout=600, stream="stderr")
     return proc

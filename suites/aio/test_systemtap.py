@@ -1,0 +1,66 @@
+"""aio-holders --method systemtap: the answer first given to "who holds aio-max-nr?",
+a SystemTap probe on syscall.io_setup printing each process and its nr_events, run
+as written in a real guest; and its blind spot, documented with it: contexts created
+before it started are unknown to it (docs/kernel-rules.md §8).
+
+The module is built on the host against the guest kernel's headers
+(fixtures/modules/stap.py: stap -p4 -r BUILD) and loaded in the guest with staprun.
+Where stap cannot build it for a kernel, the test skips with stap's own line.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fixtures.modules.stap import StapBuildError, build_stap, kernel_symbols
+from fixtures.tools import aio_holders, aio_ring
+from suites.aio.holders import aio_nr, start_holder, start_tracer, stop_tracer
+from vm import probes
+
+pytestmark = pytest.mark.behaviour("aio-holders-systemtap")
+
+RULE = "SystemTap syscall.io_setup (tapset sysc_io_setup.stp: kprobes, no debuginfo) sees calls made while it runs"
+
+
+@pytest.fixture
+def stap_module(guest):
+    symbols = kernel_symbols(guest.run("cat /proc/kallsyms", timeout=300).check().stdout)
+    try:
+        return build_stap(guest.kernel, aio_holders.STAP_PROG, "aio_holders_stap", symbols)
+    except StapBuildError as e:
+        pytest.skip(f"{guest.kernel.name}: {e}")
+
+
+def test_systemtap_sees_contexts_made_after_it_and_not_before(guest, aio_bin, stap_module, evidence):
+    """Two contexts before the probe starts (50, 70) and two after (300, 17): the
+    later ones exact (the positive control), the earlier ones only the ring range
+    the maps give; aio-nr lies within the report's total range."""
+    c = probes.possible_cpus(guest)
+    base = aio_nr(guest)
+    before = start_holder(guest, aio_bin, "50 70", name="aio-before-stap")
+    tracer = start_tracer(guest, "systemtap", f"--stap-module {stap_module}")
+    after = start_holder(guest, aio_bin, "300 17", name="aio-after-stap")
+    try:
+        live = aio_nr(guest)
+        evidence.check("aio-nr", live == base + 437, f"{base + 437}", str(live), "fs/aio.c: aio_nr += n")
+        report = stop_tracer(guest, tracer)
+        tracer = None
+        rows = {p["pid"]: p for p in report["processes"]}
+        new = rows.get(after.proc.pid, {})
+        evidence.check("systemtap: contexts made after it started", (new.get("contexts"), new.get("events"))
+                       == (2, 317), "2 contexts, 317 events (exact)",
+                       f"{new.get('contexts')} contexts, {new.get('events')} events", RULE)
+        old = rows.get(before.proc.pid, {})
+        lo = sum(aio_ring.events_range(aio_ring.ring_pages(n, c), c)[0] for n in (50, 70))
+        hi = sum(aio_ring.events_range(aio_ring.ring_pages(n, c), c)[1] for n in (50, 70))
+        seen = (old.get("events"), old.get("unknown_size_contexts"), old.get("events_min"), old.get("events_max"))
+        evidence.check("systemtap: contexts made before it started (its blind spot)", seen == (None, 2, lo, hi),
+                       f"size unknown for 2 contexts: range {lo}..{hi} from their rings",
+                       f"events {seen[0]}, {seen[1]} unknown, range {seen[2]}..{seen[3]}",
+                       RULE + "; older contexts: fixtures/tools/aio_ring.events_range (docs/kernel-rules.md §1)")
+    finally:
+        if tracer is not None:
+            stop_tracer(guest, tracer)
+        before.stop()
+        after.stop()
+    evidence.require()

@@ -174,9 +174,9 @@ def test_a_tracer_that_fails_to_start_is_its_error_line():
     """stap that cannot build its module (or bpftrace a probe) exits before READY:
     the tool says the compiler's line instead of reporting an empty trace."""
     script = "import sys; print('cc1: note: x', file=sys.stderr); print('error: implicit declaration', file=sys.stderr)"
-    with pytest.raises(aio_holders.TracerFailed, match="rc 0.*error: implicit declaration"):
+    with pytest.raises(aio_holders._TracerFailed, match="rc 0.*error: implicit declaration"):
         aio_holders.trace_lines([sys.executable, "-c", script], aio_holders.Tracker(), None)
-    with pytest.raises(aio_holders.TracerFailed, match="no-such-tracer is not installed"):
+    with pytest.raises(aio_holders._TracerFailed, match="no-such-tracer is not installed"):
         aio_holders.trace_lines(["no-such-tracer"], aio_holders.Tracker(), None)
 
 

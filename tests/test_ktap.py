@@ -68,6 +68,8 @@ def test_guest_side_ktap_in_the_console(tmp_path, request):
     assert "2 failed, 2 passed, 1 skipped" in child.stdout, child.stdout[-3000:]
     run = only_run(tmp_path)
     logs = sorted((run / "console").glob("*.log"), key=lambda p: p.stat().st_mtime)
+    # A boot retried after the emulator's int3 race (vm/pool.py) leaves a log with no document
+    logs = [log for log in logs if guest_documents(log.read_text(errors="replace"))]
     docs = [d for log in logs for d in guest_documents(log.read_text(errors="replace"))]
     assert len(docs) == 2, docs
     first, second = docs

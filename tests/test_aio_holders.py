@@ -180,13 +180,32 @@ def test_a_tracer_that_fails_to_start_is_its_error_line():
         aio_holders.trace_lines(["no-such-tracer"], aio_holders.Tracker(), None)
 
 
-def test_tracer_lines_until_it_ends():
-    script = ("print('READY', flush=True); print('S 5 10 99 128 0 4096 w', flush=True); "
-              "print('X 9 10 99', flush=True)")
-    t = aio_holders.Tracker()
-    aio_holders.trace_lines([sys.executable, "-c", script], t, None)
+def test_tracer_lines_until_it_is_stopped():
+    script = ("import time; print('READY', flush=True); print('S 5 10 99 128 0 4096 w', flush=True); "
+              "print('X 9 10 99', flush=True); time.sleep(30)")
+
+    def stop(signum, frame):
+        raise aio_holders._Stop
+
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, 2.0)  # as SIGINT does in main()
+    try:
+        t = aio_holders.Tracker()
+        aio_holders.trace_lines([sys.executable, "-c", script], t, None)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
     live, released = t.replay()
     assert live == {} and released == [{"pid": 10, "ctx": "0x1000", "events": 128, "by": "exit"}]
+
+
+def test_a_tracer_that_ends_before_it_is_stopped_gives_no_report():
+    """stap aborts on its own (e.g. 'probe overhead exceeded threshold'): what it saw
+    until then is not all there was, so the tool says why instead of a short report."""
+    script = ("import sys; print('READY', flush=True); print('S 5 10 99 128 0 4096 w', flush=True); "
+              "print('ERROR: probe overhead exceeded threshold', file=sys.stderr); sys.exit(1)")
+    with pytest.raises(aio_holders._TracerFailed, match="rc 1.* while tracing: ERROR: probe overhead"):
+        aio_holders.trace_lines([sys.executable, "-c", script], aio_holders.Tracker(), None)
 
 
 def test_the_systemtap_script_prints_the_tracers_lines():
@@ -195,6 +214,7 @@ def test_the_systemtap_script_prints_the_tracers_lines():
     assert all(f'printf("{k} ' in prog for k in "SDX")
     assert aio_holders.stap_command(None)[:2] == ["stap", "-g"]
     assert aio_holders.stap_command("m.ko") == ["staprun", "m.ko"]
+    assert aio_holders.stap_command("m.ko", "/t/bin/staprun") == ["/t/bin/staprun", "m.ko"]
 
 
 def test_systemtap_resolves_against_the_kernels_own_symbols():
@@ -207,3 +227,33 @@ def test_systemtap_resolves_against_the_kernels_own_symbols():
     log = ("WARNING: x\nIn file included from a.c:1,\n"
            "runtime/stp_task_work.c:107:40: error: passing argument 2 of 'task_work_cancel'\ncc1: all warnings\n")
     assert first_error(log).startswith("runtime/stp_task_work.c:107:40: error:")
+
+
+def test_stap_finds_the_symbols_where_each_version_looks(tmp_path):
+    """stap 4 reads System.map in the build tree; stap 5 only /boot/System.map-RELEASE
+    under --sysroot: the tree holds the first, its parent the second."""
+    from types import SimpleNamespace
+
+    from fixtures.modules.stap import _tree
+    headers = tmp_path / "headers"
+    (headers / "include" / "config").mkdir(parents=True)
+    (headers / "include" / "config" / "kernel.release").write_text("6.12.117+deb12-amd64\n")
+    (headers / "System.map").write_text("placeholder\n")
+    (headers / "Makefile").write_text("")
+    kernel = SimpleNamespace(name="k", modules=None, headers=headers, boot=None)
+    (tmp_path / "scratch").mkdir()  # build_stap passes a fresh temporary directory
+    tree = _tree(kernel, "ffffffff81400000 t exit_aio\n", tmp_path / "scratch")
+    assert (tree / "System.map").read_text() == "ffffffff81400000 t exit_aio\n"
+    assert (tree / "Makefile").resolve() == headers / "Makefile"
+    assert (tmp_path / "scratch" / "boot" / "System.map-6.12.117+deb12-amd64").read_text() == (
+        "ffffffff81400000 t exit_aio\n")
+
+
+def test_stap_asks_for_symbol_versions_only_where_the_kernel_checks_them(tmp_path):
+    from fixtures.modules.stap import make_args
+    (tmp_path / "include" / "config").mkdir(parents=True)
+    conf = tmp_path / "include" / "config" / "auto.conf"
+    conf.write_text("CONFIG_MODULES=y\nCONFIG_MODVERSIONS=y\n")
+    assert "CONFIG_MODVERSIONS=y" in make_args(tmp_path)
+    conf.write_text("CONFIG_MODULES=y\n")
+    assert not any(a.startswith("CONFIG_MODVERSIONS") for a in make_args(tmp_path))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.modules.stap import StapBuildError, build_stap, kernel_symbols
+from fixtures.modules.stap import StapBuildError, build_stap, kernel_symbols, stap_program
 from fixtures.tools import aio_holders, aio_ring
 from suites.aio.holders import aio_nr, start_holder, start_tracer, stop_tracer
 from vm import probes
@@ -38,7 +38,7 @@ def test_systemtap_sees_contexts_made_after_it_and_not_before(guest, aio_bin, st
     c = probes.possible_cpus(guest)
     base = aio_nr(guest)
     before = start_holder(guest, aio_bin, "50 70", name="aio-before-stap")
-    tracer = start_tracer(guest, "systemtap", f"--stap-module {stap_module}")
+    tracer = start_tracer(guest, "systemtap", f"--stap-module {stap_module} --staprun {stap_program('staprun')}")
     after = start_holder(guest, aio_bin, "300 17", name="aio-after-stap")
     try:
         live = aio_nr(guest)

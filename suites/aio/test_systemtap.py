@@ -10,6 +10,8 @@ Where stap cannot build it for a kernel, the test skips with stap's own line.
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from fixtures.modules.stap import StapBuildError, build_stap, kernel_symbols, stap_program
@@ -19,6 +21,9 @@ from vm import probes
 
 pytestmark = pytest.mark.behaviour("aio-holders-systemtap")
 
+KPROBES_OPT = "/proc/sys/debug/kprobes-optimization"
+OPT_RULE = ("staprun disable_kprobes_optimization() (systemtap PR13193), skipped with STAP_PR13193_OVERRIDE: "
+            "fixtures/tools/aio_holders.py STAP_ENV")
 RULE = "SystemTap syscall.io_setup (tapset sysc_io_setup.stp: kprobes, no debuginfo) sees calls made while it runs"
 
 
@@ -34,9 +39,11 @@ def stap_module(guest):
 def test_systemtap_sees_contexts_made_after_it_and_not_before(guest, aio_bin, stap_module, evidence):
     """Two contexts before the probe starts (50, 70) and two after (300, 17): the
     later ones exact (the positive control), the earlier ones only the ring range
-    the maps give; aio-nr lies within the report's total range."""
+    the maps give. And the tool leaves kprobe jump-optimization as it found it,
+    where a bare staprun turns it off for the whole system."""
     c = probes.possible_cpus(guest)
     base = aio_nr(guest)
+    opt = guest.run(f"cat {KPROBES_OPT}").check().stdout.strip()
     before = start_holder(guest, aio_bin, "50 70", name="aio-before-stap")
     tracer = start_tracer(guest, "systemtap", f"--stap-module {stap_module} --staprun {stap_program('staprun')}")
     after = start_holder(guest, aio_bin, "300 17", name="aio-after-stap")
@@ -58,9 +65,26 @@ def test_systemtap_sees_contexts_made_after_it_and_not_before(guest, aio_bin, st
                        f"size unknown for 2 contexts: range {lo}..{hi} from their rings",
                        f"events {seen[0]}, {seen[1]} unknown, range {seen[2]}..{seen[3]}",
                        RULE + "; older contexts: fixtures/tools/aio_ring.events_range (docs/kernel-rules.md §1)")
+        left = guest.run(f"cat {KPROBES_OPT}").check().stdout.strip()
+        evidence.check("kprobe jump-optimization after the tool's staprun", left == opt, opt, left, OPT_RULE)
+        bare = bare_staprun(guest, stap_module)
+        evidence.check("positive control: kprobe jump-optimization after a bare staprun", bare == "0", "0", bare,
+                       OPT_RULE)
     finally:
+        guest.run(f"echo {opt or 1} > {KPROBES_OPT}")  # as it was, for the tests after
         if tracer is not None:
             stop_tracer(guest, tracer)
         before.stop()
         after.stop()
     evidence.require()
+
+
+def bare_staprun(guest, module) -> str:
+    """staprun as a user would run it, to READY and stopped: what it leaves in KPROBES_OPT."""
+    proc = guest.spawn(f"exec {stap_program('staprun')} {module}")
+    try:
+        guest.wait_for_output(proc, "READY", timeout=300)
+    finally:
+        guest.signal(proc, signal.SIGINT, group=False)
+        guest.wait(proc, timeout=120)
+    return guest.run(f"cat {KPROBES_OPT}").check().stdout.strip()

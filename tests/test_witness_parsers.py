@@ -416,3 +416,14 @@ def test_a_tools_delay_since_birth_may_hold_what_the_task_had_before_the_window(
     ev = Evidence("t")
     judge_delay(ev, seen, "delayacct blkio", {613: 1}, "src", sign="+")  # a window delta: nothing allowed
     assert not ev.ok
+
+
+def test_an_iotop_that_started_after_the_window_is_not_judged_on_the_delay():
+    """iotop's first frame for a task is its base (IO% 0): only a first frame that
+    ended while every task still waited (before the window closed) lets it show the
+    delay added at the wake. Frames are stamped to the second."""
+    from suites.witnesses.iotop_c import late_start
+    end = 100.0
+    assert not late_start({1: 98.0, 2: 99.0}, end)  # 99.x ended by 100
+    assert late_start({1: 98.0, 2: 99.5}, end)      # may have ended after
+    assert late_start({1: 98.0, 2: None}, end)      # never listed

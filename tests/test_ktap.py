@@ -67,10 +67,11 @@ def test_guest_side_ktap_in_the_console(tmp_path, request):
                          "--results-dir", str(tmp_path), env={"IOWITNESS_KTAP_TARGET": "1"}, timeout=1200)
     assert "2 failed, 2 passed, 1 skipped" in child.stdout, child.stdout[-3000:]
     run = only_run(tmp_path)
-    logs = sorted((run / "console").glob("*.log"), key=lambda p: p.stat().st_mtime)
+    found = [(log, guest_documents(log.read_text(errors="replace")))
+             for log in sorted((run / "console").glob("*.log"), key=lambda p: p.stat().st_mtime)]
     # A boot retried after the emulator's int3 race (vm/pool.py) leaves a log with no document
-    logs = [log for log in logs if guest_documents(log.read_text(errors="replace"))]
-    docs = [d for log in logs for d in guest_documents(log.read_text(errors="replace"))]
+    logs = [log for log, docs in found if docs]
+    docs = [d for _, docs in found for d in docs]
     assert len(docs) == 2, docs
     first, second = docs
     name = "tests/fault_targets/test_ktap_outcomes.py::"

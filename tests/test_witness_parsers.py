@@ -426,4 +426,4 @@ def test_an_iotop_that_started_after_the_window_is_not_judged_on_the_delay():
     end = 100.0
     assert not late_start({1: 98.0, 2: 99.0}, end)  # 99.x ended by 100
     assert late_start({1: 98.0, 2: 99.5}, end)      # may have ended after
-    assert late_start({1: 98.0, 2: None}, end)      # never listed
+    assert not late_start({1: 98.0, 2: None}, end)  # never listed: judged, and fails as "not listed"

@@ -43,14 +43,16 @@ def parse(text: str) -> list[tuple[float, int, float, float, float]]:
 
 
 def late_start(first: dict, end: float) -> bool:
-    """Some task's first frame (stamped to the second) may not have ended before the
-    window closed, while every task still waited."""
-    return any(t is None or t + 1 > end for t in first.values())
+    """Some listed task's first frame (stamped to the second) may not have ended
+    before the window closed, while every task still waited. A task never listed is
+    not late: that stays the tool's failure."""
+    return any(t is not None and t + 1 > end for t in first.values())
 
 
-def judge_io_percent(ev, seen, tool: str, rows, cap: float, source: str, pids=None) -> None:
+def judge_io_percent(ev, seen, tool: str, rows, cap: float, source: str, pids=None) -> bool:
     """Rows shared by the iotop tools: what IO% each of the hold's tasks (or
-    `pids`) shows while it waits and in all, and whether -o would list it."""
+    `pids`) shows while it waits and in all, and whether -o would list it. Returns
+    whether the tool started late (late_start), so the delay was not judged."""
     p, pids = seen.p, list(pids or seen.hold.pids)
     _, end = seen.wall_window
     mine = [(t, pid, r, w, io) for t, pid, r, w, io in rows if pid in pids]
@@ -65,14 +67,16 @@ def judge_io_percent(ev, seen, tool: str, rows, cap: float, source: str, pids=No
         ev.note(f"{p}{tool}: no frame ended while the tasks waited (it started late: a Python start under TCG)")
     most = {pid: max((io for _, q, _r, _w, io in mine if q == pid), default=None) for pid in pids}
     shown = ", ".join(f"{pid}: {'not listed' if m is None else f'{m:g}'}" for pid, m in most.items())
-    if seen.hold.delayed and late_start(first, end):
-        # A task's first frame is the tool's base for it: shown 0 whatever it waited.
-        # Only a tool that had one while the task still waited can show the delay.
-        ev.note(f"{p}{tool}: its first frame came after the window closed (started late: a start under "
-                f"TCG on a slow host); it cannot show a delay added before its base: IO% in all not judged")
-    elif seen.hold.delayed:
-        ev.check(f"{p}{tool} IO% in all", all(m is not None and m >= cap for m in most.values()),
-                 f"{cap:g} (capped) in the interval each wakes in: its delay, >= W, over 1 s", shown, source)
+    late = late_start(first, end)
+    if seen.hold.delayed:
+        if late:
+            # A task's first frame is the tool's base for it: shown 0 whatever it waited.
+            # Only a tool that had one while the task still waited can show the delay.
+            ev.note(f"{p}{tool}: its first frame came after the window closed (started late: a start under "
+                    f"TCG on a slow host); it cannot show a delay added before its base: IO% in all not judged")
+        else:
+            ev.check(f"{p}{tool} IO% in all", all(m is not None and m >= cap for m in most.values()),
+                     f"{cap:g} (capped) in the interval each wakes in: its delay, >= W, over 1 s", shown, source)
         o_listed = [pid for _, pid, r, w, io in mine if io > 0 and (r or w)]
         ev.check(f"{p}{tool} -o lists them for the wait", not o_listed,
                  "never: -o lists tasks moving bytes, and a wait's bytes are counted at submission",
@@ -81,6 +85,7 @@ def judge_io_percent(ev, seen, tool: str, rows, cap: float, source: str, pids=No
         why = "no sleep with in_iowait" if not seen.wait.iowait else "no delay record: delay accounting was off at fork"
         ev.check(f"{p}{tool} IO% in all", all(m is not None and m == 0 for m in most.values()),
                  f"0 in every interval ({why})", shown, source, blind=seen.wait.iowait)
+    return late
 
 
 class IotopC(ToolWitness):

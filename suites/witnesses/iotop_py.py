@@ -60,14 +60,13 @@ class IotopPy(ToolWitness):
         return parse(result.stdout, run.wall(run.window_open or 0))
 
     def judge(self, ev, seen) -> None:
-        from suites.witnesses.iotop_c import judge_io_percent, late_start
+        from suites.witnesses.iotop_c import judge_io_percent
         rows = [(t, pid, r, w, 0.0 if io is None else io) for t, pid, r, w, io in seen.mine]
-        judge_io_percent(ev, seen, "iotop-py", rows, 99.99, SOURCE)
+        late = judge_io_percent(ev, seen, "iotop-py", rows, 99.99, SOURCE)
         pids = set(seen.hold.pids)
         unavailable = {pid for _, pid, _, _, io in seen.mine if io is None and pid in pids}
         shown = {pid for _, pid, _, _, io in seen.mine if io is not None and io > 0 and pid in pids}
-        first = {pid: min((t for t, q, *_ in seen.mine if q == pid), default=None) for pid in pids}
-        if seen.hold.delayed and not late_start(first, seen.wall_window[1]):
+        if seen.hold.delayed and not late:
             # Their own delays, once added at the wake, turn iotop's guess on.
             ev.check(f"{seen.p}iotop-py delay accounting guess", shown == pids,
                      "IO% shown (not ?unavailable?) for each task once it has woken", f"IO% > 0 for {sorted(shown)}; "

@@ -5,9 +5,10 @@ give."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
-from suites.waits import DIRECT_READ, URING_READ, VFORK_PARENT
+from suites.waits import DIRECT_READ, FROZEN_WRITER, URING_READ, VFORK_PARENT
 from suites.watch import cpushare, offcputime
 from suites.watch.cpushare import Shares
 from suites.watch.evidence import Evidence
@@ -44,7 +45,29 @@ def test_iostat_sadf_pidstat_ps():
     assert iostat.parse(text("iostat.json"))[3] == (1796007599.0, 40.96)
     assert sar.parse(text("sadf.json")) == [(1796003227.0, 3), (1796003228.0, 3)]
     assert pidstat.parse(text("pidstat.txt"))[:2] == [(1796007598.0, 381, 0), (1796007598.0, 382, 0)]
-    assert ps.parse(text("ps.txt"))[0] == (1796007597.286758, 381, "Ds", "submit_bio_wait")
+    assert ps.parse(text("ps.txt"))[0] == (1796007597.286758, 1796007599.778159, 381, "Ds", "submit_bio_wait")
+    assert ps.parse("T 10.5\n 7 D  x\nE 11.25\nT 12.0\n")[0] == (10.5, 11.25, 7, "D", "x")
+
+
+def _ps_seen(window):
+    from types import SimpleNamespace
+    return SimpleNamespace(p="", wall_window=window, wait=FROZEN_WRITER, hold=SimpleNamespace(pids=(1797, 1798, 1799)),
+                           mine=ps.parse(text("ps-slow-host.txt")))
+
+
+def test_ps_judges_only_samples_read_inside_the_window():
+    """A slow host (tests/data/tools/ps-slow-host.txt, debian-6.1, writers on a frozen
+    ext4): each ps took ~2 s, so the sample stamped at 878.18 inside the window was
+    read after the writers woke (S, hrtimer_nanosleep). Only a sample read wholly
+    inside the window is judged; tasks in S inside it still fail."""
+    window = (1796107872.5, 1796107878.5)
+    ev = Evidence("t")
+    ps.WITNESS.judge(ev, _ps_seen(window))
+    assert ev.ok, ev.markdown()
+    assert "D in 3 task samples" in ev.markdown()
+    ev = Evidence("t")
+    ps.WITNESS.judge(ev, _ps_seen((window[0], 1796107882.0)))  # they woke inside this one
+    assert not ev.ok and "DS in 6 task samples" in ev.markdown()
 
 
 def test_atop_fields_counted_from_the_end_of_a_command_line_with_spaces():
@@ -107,3 +130,35 @@ def test_a_hog_leaves_no_iowait_to_show():
     cpushare.per_cpu(ev, _Seen(DIRECT_READ, hog=True), "tool", [{0: Shares(0, 90, 10), 1: Shares(60, 0, 40)}],
                      1, 0.005, "src")
     assert not ev.ok
+
+
+def _iotop_seen(window, delayed=False):
+    from types import SimpleNamespace
+    return SimpleNamespace(p="", wall_window=window, wait=FROZEN_WRITER,
+                           hold=SimpleNamespace(pids=(1797, 1798, 1799), delayed=delayed))
+
+
+def test_an_iotop_whose_first_frame_came_after_the_window_is_late_not_wrong():
+    """tests/data/tools/iotop-py-late.txt: on a slow host iotop-py's first frame came
+    at 06:51:22, after the writers had woken and gone; it listed none of them. That
+    is a late start (noted), where frames inside the window that list none of the
+    tasks stay the tool's failure."""
+    out = text("iotop-py-late.txt")
+    near = 1796107878.0
+    began, rows = iotop_py.first_frame(out, near), iotop_py.parse(out, near)
+    assert began == 1796107882.0 and rows == []
+    ev = Evidence("t")
+    assert iotop_c.judge_io_percent(ev, _iotop_seen((1796107872.5, 1796107878.5)), "iotop-py", rows, 99.99, "src",
+                                    began=began)
+    assert ev.ok and "judged on the tasks it listed: none" in ev.markdown()
+    ev = Evidence("t")
+    assert not iotop_c.judge_io_percent(ev, _iotop_seen((1796107872.5, 1796107890.0)), "iotop-py", rows, 99.99,
+                                        "src", began=began)
+    assert not ev.ok and "1797: not listed" in ev.markdown()
+    ev = Evidence("t")  # the delayed wait: the delay is not judged, and the row stays a note
+    assert iotop_c.judge_io_percent(ev, _iotop_seen((1796107872.5, 1796107878.5), True), "iotop-py", rows, 99.99,
+                                    "src", began=began)
+    assert ev.ok and "IO% in all not judged" in ev.markdown()
+    # The same host's control hold: no frame at all in 14 s (setup proved the tool prints one).
+    assert iotop_py.first_frame("", near) == iotop_c.first_frame("") == math.inf
+

@@ -3,6 +3,8 @@ debian-6.12 guest (2 CPUs)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from suites.waits import AIO_GETEVENTS, FROZEN_WRITER
@@ -427,3 +429,6 @@ def test_an_iotop_that_started_after_the_window_is_not_judged_on_the_delay():
     assert not late_start({1: 98.0, 2: 99.0}, end)  # 99.x ended by 100
     assert late_start({1: 98.0, 2: 99.5}, end)      # may have ended after
     assert not late_start({1: 98.0, 2: None}, end)  # never listed: judged, and fails as "not listed"
+    assert late_start({1: None, 2: None}, end, 99.5)  # its first frame came after: it could list none in time
+    assert not late_start({1: None, 2: None}, end, 97.0)  # frames in time that list none: the tool's failure
+    assert late_start({1: None}, end, math.inf)  # printed no frame in the hold (setup proved it prints)

@@ -13,16 +13,24 @@ SOURCE = ("procps 4.0.2 src/ps/output.c pr_stat(), pr_wchan(): /proc/pid/stat fi
           "less its leading underscores (library/wchan.c lookup_wchan())")
 
 
-def parse(text: str) -> list[tuple[float, int, str, str]]:
-    """(epoch, pid, STAT, WCHAN) per task line; each block starts with "T <epoch>"."""
-    t, rows = None, []
+def parse(text: str) -> list[tuple[float, float | None, int, str, str]]:
+    """(start, end, pid, STAT, WCHAN) per task line: ps read the task between the
+    block's "T <epoch>" and its "E <epoch>" (or, without one, the next block's T;
+    None after the last). Under TCG on a slow host one ps takes seconds: the stamp
+    before it alone does not say when it read the task."""
+    blocks: list[list] = []  # [start, end, rows]
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) == 2 and parts[0] == "T":
-            t = float(parts[1])
-        elif t is not None and len(parts) >= 2 and parts[0].isdigit():
-            rows.append((t, int(parts[0]), parts[1], parts[2] if len(parts) > 2 else "-"))
-    return rows
+        if len(parts) == 2 and parts[0] in ("T", "E"):
+            if parts[0] == "T":
+                if blocks and blocks[-1][1] is None:
+                    blocks[-1][1] = float(parts[1])
+                blocks.append([float(parts[1]), None, []])
+            elif blocks:
+                blocks[-1][1] = float(parts[1])
+        elif blocks and len(parts) >= 2 and parts[0].isdigit():
+            blocks[-1][2].append((int(parts[0]), parts[1], parts[2] if len(parts) > 2 else "-"))
+    return [(t, e, *row) for t, e, rows in blocks for row in rows]
 
 
 class Ps(ToolWitness):
@@ -38,15 +46,16 @@ class Ps(ToolWitness):
         pids = ",".join(map(str, run.pids))
         # bash's $EPOCHREALTIME: no process to stamp each sample
         sample = f"{self.program} -o pid=,stat=,wchan:64= -p {pids}"
-        return f"bash -c 'while :; do echo T $EPOCHREALTIME; {sample}; sleep 1; done'"
+        return f"bash -c 'while :; do echo T $EPOCHREALTIME; {sample}; echo E $EPOCHREALTIME; sleep 1; done'"
 
     def parse(self, result, run):
         return parse(result.stdout)
 
     def judge(self, ev, seen) -> None:
         start, end = seen.wall_window
-        mine = [(pid, stat, wchan) for t, pid, stat, wchan in seen.mine
-                if start <= t <= end and pid in seen.hold.pids]
+        # Only samples read wholly inside the window: a task may wake just after it.
+        mine = [(pid, stat, wchan) for t, e, pid, stat, wchan in seen.mine
+                if e is not None and start <= t and e <= end and pid in seen.hold.pids]
         states = sorted({stat[0] for _, stat, _ in mine})
         ev.check(f"{seen.p}ps STAT", bool(mine) and states == [seen.wait.state],
                  f"{seen.wait.state} for each task in every sample", f"{''.join(states) or 'none'} in {len(mine)} "

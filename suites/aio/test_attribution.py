@@ -22,6 +22,7 @@ MAPS_RULE = "fixtures/tools/aio_ring.events_range: a ring's pages bound n to a r
 TRACE_RULE = "io_setup's argument and result, traced (docs/kernel-rules.md §8)"
 ACCOUNT_RULE = "fs/aio.c: aio_nr += n at io_setup, -= n at kill_ioctx (docs/kernel-rules.md §1)"
 KERNEL_RULE = "mm->ioctx_table: each kioctx's max_reqs, what ioctx_alloc added to aio-nr (docs/kernel-rules.md §8)"
+NOBODY_DIR = "/tmp/iowitness-nobody"  # in the guest: its own /tmp
 
 
 def kernel_method(guest, evidence) -> dict | None:
@@ -312,7 +313,12 @@ def test_overlapping_sizes_and_what_a_user_cannot_see(guest, aio_bin, evidence):
             order = [p["pid"] for p in kern["processes"]][:2]
             evidence.check("kernel: ranking", order == [leaker.proc.pid, other.proc.pid],
                            f"[{leaker.proc.pid}, {other.proc.pid}] (5166 > 2880)", str(order), KERNEL_RULE)
-        r = guest.run(f"setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 {AIO_HOLDERS} --json")
+        # A copy nobody can read: the checkout may not be (a clone under root's 0700 home).
+        guest.run(f"mkdir -p {NOBODY_DIR} && chmod 755 {NOBODY_DIR}", check=True)
+        for src in (AIO_HOLDERS, AIO_HOLDERS.with_name("aio_ring.py")):  # the tool and what it imports
+            guest.write_file(f"{NOBODY_DIR}/{src.name}", src.read_bytes(), mode=0o644)
+        tool = f"{NOBODY_DIR}/{AIO_HOLDERS.name}"
+        r = guest.run(f"setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 {tool} --json")
         report = json.loads(r.stdout) if r.ok else {}
         listed = {p["pid"] for p in report.get("processes", [])}
         hidden = set(report.get("unreadable_pids", []))

@@ -30,13 +30,17 @@ _ROW = re.compile(r"^\s*(\d+)\s+\S+\s+\S+\s+([\d.]+)\s+\S+\s+([\d.]+)\s+\S+\s+([
 _MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 
 
+def _frame_time(f: re.Match) -> float:
+    month = _MONTHS.index(f[1]) + 1
+    return epoch_of_datetime(f"{f[4]}-{month:02d}-{int(f[2]):02d} {f[3]}")
+
+
 def first_frame(text: str) -> float:
     """When its first frame was stamped (inf: it printed none in the hold)."""
     for line in text.splitlines():
         f = _FRAME.match(line.strip())
         if f:
-            month = _MONTHS.index(f[1]) + 1
-            return epoch_of_datetime(f"{f[4]}-{month:02d}-{int(f[2]):02d} {f[3]}")
+            return _frame_time(f)
     return math.inf
 
 
@@ -56,8 +60,7 @@ def parse(text: str) -> list[tuple[float, int, float, float, float]]:
     for line in text.splitlines():
         f = _FRAME.match(line.strip())
         if f:
-            month = _MONTHS.index(f[1]) + 1
-            t = epoch_of_datetime(f"{f[4]}-{month:02d}-{int(f[2]):02d} {f[3]}")
+            t = _frame_time(f)
             continue
         m = _ROW.match(line)
         if m and t is not None:
@@ -93,8 +96,13 @@ def judge_io_percent(ev, seen, tool: str, rows, cap: float, source: str, pids=No
     else:
         ev.note(f"{p}{tool}: no frame ended while the tasks waited (it started late: a start under TCG)")
     most = {pid: max((io for _, q, _r, _w, io in mine if q == pid), default=None) for pid in pids}
-    shown = ", ".join(f"{pid}: {'not listed' if m is None else f'{m:g}'}" for pid, m in most.items())
     late = late_start(first, end, began)
+    if late and not seen.hold.delayed:
+        # Started after the window: it may list a task only if it outlived the frame.
+        most = {pid: m for pid, m in most.items() if m is not None}
+        ev.note(f"{p}{tool}: its first frame came after the window closed (started late: a start under TCG "
+                f"on a slow host); judged on the tasks it listed: {sorted(most) or 'none'}")
+    shown = ", ".join(f"{pid}: {'not listed' if m is None else f'{m:g}'}" for pid, m in most.items())
     if seen.hold.delayed:
         if late:
             # A task's first frame is the tool's base for it: shown 0 whatever it waited.
@@ -110,15 +118,9 @@ def judge_io_percent(ev, seen, tool: str, rows, cap: float, source: str, pids=No
                  ", ".join(map(str, o_listed)) or "not listed with its IO%", source, blind=True)
     else:
         why = "no sleep with in_iowait" if not seen.wait.iowait else "no delay record: delay accounting was off at fork"
-        if late:
-            # Started after the window: it may list a task only if it outlived the frame.
-            most = {pid: m for pid, m in most.items() if m is not None}
-            ev.note(f"{p}{tool}: its first frame came after the window closed (started late: a start under TCG "
-                    f"on a slow host); judged on the tasks it listed: {sorted(most) or 'none'}")
         if most or not late:
             ev.check(f"{p}{tool} IO% in all", all(m is not None and m == 0 for m in most.values()),
-                     f"0 in every interval ({why})", shown if not late else
-                     ", ".join(f"{pid}: {m:g}" for pid, m in most.items()), source, blind=seen.wait.iowait)
+                     f"0 in every interval ({why})", shown, source, blind=seen.wait.iowait)
     return late
 
 

@@ -59,9 +59,12 @@ TASKS = 3  # three tasks make loadavg's rise (>= 3 x 8% of a sample) stand out
 # only loadavg's rule tells apart, uses LOAD_TASKS: counted, they raise load1 by
 # >= 8 x 8 % of a sample, far beyond what the others reach.
 LOAD_TASKS = 8
-# Tasks in S are not in loadavg: counted, six of them would raise load1 by
-# >= 6 x 8% of one sample; the reading must stay below that (witnesses/loadavg.py).
-S_TASKS = 6
+# Tasks in S are not in loadavg: counted, they would raise load1 by >= 8 % of
+# one update each; the reading must stay below that (witnesses/loadavg.py). Six
+# did not stand out of the tools either: the full planted-bug run read load1
+# 2.25 -> 2.68 beside six S tasks that the kernel did not count (the least with
+# them counted, one update: 2.55), ~7.6 others active at one update or ~5 at two.
+S_TASKS = LOAD_TASKS
 
 # Every hold test runs with delay accounting on and block-device polling quiet. A
 # kernel without PSI or delay accounting still runs them: those witnesses say

@@ -269,9 +269,10 @@ def test_psi_some_bounds_allow_the_read_edges_and_no_more():
     assert _stalled_rows(5_981_000, 5_982_000, 0.006, cpus=1) == {**edges_ok, "PSI io some": False}
 
 
-def _load_row(before: str, after: str, running_seen: int) -> tuple[bool, str, list[str]]:
-    """The 'loadavg does not count it' row for 6 tasks in S over a 6.08 s window
-    at HZ=250, with `running_seen` the most procs_running in any sample; and the notes."""
+def _load_row(before: str, after: str, running_seen: int, between: tuple = ()) -> tuple[bool, str, list[str]]:
+    """The 'loadavg does not count it' row for 6 tasks in S over a window at
+    HZ=250 (6.08 s, or to the last of `between`'s (t, load1) samples + 1 s),
+    with `running_seen` the most procs_running in any sample; and the notes."""
     from suites.witnesses import loadavg as witness
 
     def at(t, load1, running):
@@ -279,7 +280,9 @@ def _load_row(before: str, after: str, running_seen: int) -> tuple[bool, str, li
         return snap(t, stat, load1=load1)
 
     base = Span(at(0, before, 1), at(3, before, 1), [at(0, before, 1), at(3, before, 1)])
-    window = [at(10, before, 1), at(13, before, running_seen), at(16.08, after, 1)]
+    inside = [at(t, load1, 1) for t, load1 in between] or [at(13, before, running_seen)]
+    inside[0] = at(inside[0].t, between[0][1] if between else before, running_seen)
+    window = [at(10, before, 1), *inside, at(inside[-1].t + 1 if between else 16.08, after, 1)]
     ev = _judge(witness.WITNESS, Span(window[0], window[-1], window), base, AIO_GETEVENTS, n=6)
     (row,) = ev.rows
     return row.ok, row.predicted, ev.notes
@@ -297,6 +300,25 @@ def test_load_row_tells_counted_from_not_counted_whatever_the_samples_saw_of_oth
     for seen in (1, 4, 8):
         assert not _load_row("1.48", "1.84", seen)[0]
     assert _load_row("1.48", "1.83", 1)[0]
+
+
+def test_load_row_counts_the_updates_the_samples_saw():
+    # Planted-bug run, be50e40 (a mutant that only counts fewer tasks): 5 others
+    # seen, load1 2.25 -> 2.68 over 6.27 s, which one update with the 6 tasks
+    # counted would reach (>= 2.55). Two updates seen changing load1 inside the
+    # window: counted, they would give at least 2.82, so the reading is the others'.
+    twice = ((11, "2.25"), (12.5, "2.46"), (14, "2.46"), (15.27, "2.46"))
+    ok, predicted, _ = _load_row("2.25", "2.68", 5, twice)
+    assert ok and "< 2.82" in predicted and "over 2-2 update(s)" in predicted
+    # One update seen: the reading is what the counted tasks could give, and fails.
+    ok, predicted, _ = _load_row("2.25", "2.68", 5, ((11, "2.25"), (14, "2.25"), (15.27, "2.25")))
+    assert not ok and "< 2.55" in predicted
+    # Counted over the two updates seen: fails.
+    assert not _load_row("2.25", "2.84", 5, twice)[0]
+    # An update that became visible by the first sample after the window opened
+    # may have been taken before it: not counted as seen.
+    readings = [(10.0, (1.0,)), (10.02, (1.1,)), (11.0, (1.1,)), (12.0, (1.2,))]
+    assert loadavg.updates_seen(readings, 10.0, 250) == 1
 
 
 SCHEDSTAT = """version 15

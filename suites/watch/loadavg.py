@@ -10,6 +10,7 @@ LOAD_INT/LOAD_FRAC of avenrun + FIXED_1/200 (fs/proc/loadavg.c).
 
 from __future__ import annotations
 
+import itertools
 import math
 
 FSHIFT = 11
@@ -55,6 +56,16 @@ def samples_within(window_s: float, hz: int) -> int:
     each visible 10 ticks after its instant (calc_global_load)."""
     period = (5 * hz + 1) / hz
     return max(0, math.floor((window_s - 11 / hz) / period))
+
+
+def updates_seen(readings: list[tuple[float, tuple[float, float, float]]], opened: float, hz: int) -> int:
+    """calc_load() updates seen inside a window, from (read start, (load1, load5,
+    load15)) at each sample: the printed values change only at an update, and
+    one whose instant (up to 10 ticks before it became visible) may precede the
+    window is not counted. An update that leaves all three unchanged is missed,
+    so this is a lower bound."""
+    return sum(1 for (t0, a), (_, b) in itertools.pairwise(readings)
+               if a != b and t0 - 10 / hz >= opened)
 
 
 def load1_lower_bound(shown_before: int, tasks: int, fewest: int, most: int | None = None) -> int:

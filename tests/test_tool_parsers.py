@@ -49,10 +49,10 @@ def test_iostat_sadf_pidstat_ps():
     assert ps.parse("T 10.5\n 7 D  x\nE 11.25\nT 12.0\n")[0] == (10.5, 11.25, 7, "D", "x")
 
 
-def _ps_seen(window):
+def _ps_seen(window, capture="ps-slow-host.txt", pids=(1797, 1798, 1799)):
     from types import SimpleNamespace
-    return SimpleNamespace(p="", wall_window=window, wait=FROZEN_WRITER, hold=SimpleNamespace(pids=(1797, 1798, 1799)),
-                           mine=ps.parse(text("ps-slow-host.txt")))
+    return SimpleNamespace(p="", wall_window=window, wait=FROZEN_WRITER, hold=SimpleNamespace(pids=pids),
+                           mine=ps.parse(text(capture)))
 
 
 def test_ps_judges_only_samples_read_inside_the_window():
@@ -67,6 +67,20 @@ def test_ps_judges_only_samples_read_inside_the_window():
     assert "D in 3 task samples" in ev.markdown()
     ev = Evidence("t")
     ps.WITNESS.judge(ev, _ps_seen((window[0], 1796107882.0)))  # they woke inside this one
+    assert not ev.ok and "DS in 6 task samples" in ev.markdown()
+
+
+def test_ps_with_no_sample_inside_the_window_is_a_note_not_a_failure():
+    """A planted-bug run (tests/data/tools/ps-no-sample-inside.txt): the one ps
+    begun inside the window took 5.5 s and ended after the writers woke. No
+    sample says what ps saw inside it; a sample that does still fails if wrong."""
+    pids = (1077, 1078, 1079)
+    ev = Evidence("t")
+    ps.WITNESS.judge(ev, _ps_seen((1796115467.6, 1796115473.6), "ps-no-sample-inside.txt", pids))
+    assert ev.ok and not ev.rows
+    assert ev.notes == ["ps: no sample read wholly inside the window (the one across it took 5.5 s): not judged"]
+    ev = Evidence("t")
+    ps.WITNESS.judge(ev, _ps_seen((1796115467.6, 1796115476.0), "ps-no-sample-inside.txt", pids))
     assert not ev.ok and "DS in 6 task samples" in ev.markdown()
 
 

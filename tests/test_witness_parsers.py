@@ -280,9 +280,9 @@ def _load_row(before: str, after: str, running_seen: int, between: tuple = ()) -
         return snap(t, stat, load1=load1)
 
     base = Span(at(0, before, 1), at(3, before, 1), [at(0, before, 1), at(3, before, 1)])
-    inside = [at(t, load1, 1) for t, load1 in between] or [at(13, before, running_seen)]
-    inside[0] = at(inside[0].t, between[0][1] if between else before, running_seen)
-    window = [at(10, before, 1), *inside, at(inside[-1].t + 1 if between else 16.08, after, 1)]
+    inside = between or ((13, before),)
+    window = [at(10, before, 1), *(at(t, load1, running_seen if i == 0 else 1) for i, (t, load1) in enumerate(inside)),
+              at(inside[-1][0] + 1 if between else 16.08, after, 1)]
     ev = _judge(witness.WITNESS, Span(window[0], window[-1], window), base, AIO_GETEVENTS, n=6)
     (row,) = ev.rows
     return row.ok, row.predicted, ev.notes
@@ -318,7 +318,7 @@ def test_load_row_counts_the_updates_the_samples_saw():
     # An update that became visible by the first sample after the window opened
     # may have been taken before it: not counted as seen.
     readings = [(10.0, (1.0,)), (10.02, (1.1,)), (11.0, (1.1,)), (12.0, (1.2,))]
-    assert loadavg.updates_seen(readings, 10.0, 250) == 1
+    assert loadavg.updates_seen(readings, 250) == 1
 
 
 SCHEDSTAT = """version 15

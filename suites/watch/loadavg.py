@@ -58,12 +58,13 @@ def samples_within(window_s: float, hz: int) -> int:
     return max(0, math.floor((window_s - 11 / hz) / period))
 
 
-def updates_seen(readings: list[tuple[float, tuple[float, float, float]]], opened: float, hz: int) -> int:
+def updates_seen(readings: list[tuple[float, tuple[float, float, float]]], hz: int) -> int:
     """calc_load() updates seen inside a window, from (read start, (load1, load5,
-    load15)) at each sample: the printed values change only at an update, and
-    one whose instant (up to 10 ticks before it became visible) may precede the
-    window is not counted. An update that leaves all three unchanged is missed,
-    so this is a lower bound."""
+    load15)) at each sample, the first as the window opens: the printed values
+    change only at an update, and one whose instant (up to 10 ticks before it
+    became visible) may precede the window is not counted. An update that leaves
+    all three unchanged is missed, so this is a lower bound."""
+    opened = readings[0][0]
     return sum(1 for (t0, a), (_, b) in itertools.pairwise(readings)
                if a != b and t0 - 10 / hz >= opened)
 

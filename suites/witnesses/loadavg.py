@@ -27,14 +27,13 @@ class LoadAvgWitness(Witness):
         # two, and from below the tasks' count two raise the least reading a
         # counted set would give by another 8 % of the gap).
         readings = [(s.t - s.spread / 2, (s.load.load1, s.load.load5, s.load.load15)) for s in w.samples]
-        changed = model.updates_seen(readings, readings[0][0], hz)
+        changed = model.updates_seen(readings, hz)
         fewest = max(model.samples_within(W, hz), changed)
         most = max(model.samples_at_most(W, hz), changed)
         if seen.wait.loadavg:
-            samples = fewest
-            least = model.load1_lower_bound(before, n, samples, most)
-            ev.check(f"{p}loadavg counts it", samples >= 1 and after >= least,
-                     f"load1 >= {least / 100:.2f} ({samples}-{most} sample(s) of >= {n} active "
+            least = model.load1_lower_bound(before, n, fewest, most)
+            ev.check(f"{p}loadavg counts it", fewest >= 1 and after >= least,
+                     f"load1 >= {least / 100:.2f} ({fewest}-{most} sample(s) of >= {n} active "
                      f"from {before / 100:.2f})", f"{before / 100:.2f} -> {after / 100:.2f}", SOURCE)
             return
         # Tasks in S are not in nr_uninterruptible. Whether a sleeping task is

@@ -180,6 +180,17 @@ def op_poll(req):
     return {"rc": p.poll(), "stdout": b64(_read(out)), "stderr": b64(_read(err))}
 
 
+def op_poll_from(req):
+    """Its stdout from byte `offset` on (a long-lived tracer's output, read a piece
+    at a time), and whether it still runs."""
+    p, out, _ = _proc(req)
+    rc = p.poll()
+    with open(out, "rb") as f:
+        f.seek(req.get("offset", 0))
+        data = f.read()
+    return {"rc": rc, "stdout": b64(data)}
+
+
 def op_wait(req):
     import subprocess
     p, out, err = _proc(req)

@@ -140,6 +140,11 @@ class AgentChannel:
         r = self.request("poll", pid=proc.pid)
         return CommandResult(proc.cmd, r["rc"], _text(r["stdout"]), _text(r["stderr"]), 0.0)
 
+    def poll_from(self, proc: Background, offset: int) -> tuple[int | None, bytes]:
+        """(its exit status or None, its stdout from byte `offset` on)."""
+        r = self.request("poll_from", pid=proc.pid, offset=offset)
+        return r["rc"], base64.b64decode(r["stdout"])
+
     def running(self, proc: Background) -> bool:
         """Still running: False once it has exited, or once the end-of-test reap has
         forgotten it (exited processes, kept or not, are reaped with the rest)."""

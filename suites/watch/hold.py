@@ -3,19 +3,24 @@
 A hold is N tasks started pinned to one CPU that each block once the same way.
 Each witness may start a process before the tasks start (a tracer, a tool that
 samples), may read files at every sample, and may act when the tasks are ready
-and when the window opens and closes. Once all tasks are in the wait's state the
-window opens (snapshot `before`); files are sampled until it closes (snapshot
-`after`) while every task still waits, so each counter's change covers only time
-in which all N tasks were waiting. Then the tasks finish, each reports its own
+and when the window opens and closes. The tasks stop at a gate as they start
+(block_once's IOWITNESS_GATE); the tools that follow their pids start then, and
+only once every tool shows it is watching (it has read what it reports: the
+kernel saw it, suites/watch/reads.py) are the tasks let go, so no tool starts
+late. Once all tasks are in the wait's state the window opens (snapshot
+`before`); files are sampled until it closes (snapshot `after`) while every
+task still waits, so each counter's change covers only time in which all N
+tasks were waiting. Then the tasks finish, each reports its own
 /proc/self/stat after waking (delayacct includes a sleep only once it has
-ended), and each witness collects what it saw. Judging is separate
-(suites/watch/judge.py).
+ended) and when it began and ended its sleep, and each witness collects what it
+saw. Judging is separate (suites/watch/judge.py).
 """
 
 from __future__ import annotations
 
 import itertools
 import shlex
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +61,9 @@ CORE_FILES = ("/proc/stat", "/proc/schedstat")
 # IOWITNESS_LINGER_MS): tools that sample per second and follow tasks (pidstat,
 # iotop) see it once more after its delay was added at its wake.
 LINGER_MS = 3000
+# How long the tools may take to show they watch, once started (iotop-py's first
+# start in a guest beside a CPU hog took ~10 s under TCG on a slow host).
+WATCHING_TIMEOUT_S = 120
 
 
 class HoldError(IowitnessError):
@@ -238,6 +246,8 @@ class HoldRun:
     delayacct: bool = True  # kernel.task_delayacct when the tasks forked: they have a delay record
     seconds: dict[str, float] = field(default_factory=dict)  # host time spent in each witness's steps
     phases: dict[str, float] = field(default_factory=dict)  # host time of each phase of the hold
+    go: Snapshot | None = None  # the tasks at the gate, just before they were let go (every tool watching)
+    started: float = 0.0  # guest monotonic as the hold began: what witnesses read before is not theirs
 
     def keep(self, witness: str, text: str) -> None:
         """A tool's raw output, beside the evidence that judged it. An extra: on a
@@ -278,6 +288,7 @@ class Hold:
     window: Span
     reports: dict[int, TaskStat]  # /proc/self/stat each task printed after waking
     cgroup: str | None = None
+    slept: dict[int, tuple[float, float]] = field(default_factory=dict)  # per task: READY, WOKE (monotonic)
     collected: dict[str, Any] = field(default_factory=dict)  # per witness: what it saw
     unavailable: dict[str, str] = field(default_factory=dict)  # per witness: why it could not run here
     failed: dict[str, str] = field(default_factory=dict)  # per witness: how its own process failed
@@ -305,23 +316,24 @@ class Hold:
         return self.reports[pid].blkio_ticks - self.window.before.tasks[pid].blkio_ticks
 
 
-def _wait_ready(guest: Guest, procs, timeout: float) -> list[int]:
+def _wait_line(guest: Guest, procs, word: str, timeout: float) -> list[list[str]]:
+    """Each workload's first line starting with `word` (GATE, READY), split."""
     deadline = time.monotonic() + timeout
-    pids: dict[int, int] = {}
-    while len(pids) < len(procs):
+    found: dict[int, list[str]] = {}
+    while len(found) < len(procs):
         for i, p in enumerate(procs):
-            if i in pids:
+            if i in found:
                 continue
             r = guest.poll(p)
-            ready = [ln for ln in r.stdout.splitlines() if ln.startswith("READY ")]
-            if ready:
-                pids[i] = int(ready[0].split()[1])
+            lines = [ln.split() for ln in r.stdout.splitlines() if ln.startswith(word + " ")]
+            if lines:
+                found[i] = lines[0]
             elif r.rc is not None:
-                raise HoldError(f"`{p.cmd}` exited {r.rc} before blocking:\n{r.stdout}{r.stderr}")
+                raise HoldError(f"`{p.cmd}` exited {r.rc} before printing {word}:\n{r.stdout}{r.stderr}")
         if time.monotonic() > deadline:
-            raise HoldError(f"workloads not ready after {timeout}s")
+            raise HoldError(f"workloads did not print {word} within {timeout}s")
         time.sleep(0.05)
-    return [pids[i] for i in range(len(procs))]
+    return [found[i] for i in range(len(procs))]
 
 
 def _wait_state(guest: Guest, pids: list[int], state: str, timeout: float) -> None:
@@ -375,6 +387,32 @@ class _Witnesses:
     def files(self) -> list[str]:
         return [f for w in self.active() for f in w.files(self.run.pids, self.run.cgroup)]
 
+    def until_watching(self, timeout: float) -> None:
+        """Until every witness says it watches (a tool has read what it reports);
+        one that does not by the timeout is out of the hold, failed with why."""
+        deadline = time.monotonic() + timeout
+        while True:
+            waiting = {}
+            for w in self.active():
+                try:
+                    why = w.watching(self.run)
+                except GuestError:
+                    raise
+                except IowitnessError as e:
+                    self.failed[w.name] = f"watching: {str(e).strip()[:600]}"
+                    w.abandon(self.run)
+                    continue
+                if why:
+                    waiting[w] = why
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                for w, why in waiting.items():
+                    self.failed[w.name] = f"watching: not within {timeout:.0f} s of its start ({why})"
+                    w.abandon(self.run)
+                return
+            time.sleep(0.2)
+
 
 def hold(guest: Guest, commands: list[str], cpu: int, window_s: float, wait: Wait,
          release: Callable[[], None] | None = None, end_timeout: float = 120, label: str = "",
@@ -388,20 +426,28 @@ def hold(guest: Guest, commands: list[str], cpu: int, window_s: float, wait: Wai
     t0 = time.monotonic()
     witnesses = _Witnesses(run)
     _ = run.wall_offset  # read once, before anything runs
+    run.started = guest.read_files([])[0]
     run.phases["set-up"] = time.monotonic() - t0
     try:
         t0 = time.monotonic()
         witnesses.call("start")
         run.delayacct = guest.run("cat /proc/sys/kernel/task_delayacct").stdout.strip() == "1"
         join = f"echo $$ > {run.cgroup}/cgroup.procs && " if run.cgroup else ""
-        procs = [guest.spawn(f"{join}IOWITNESS_LINGER_MS={LINGER_MS} exec taskset -c {cpu} {cmd}")
+        procs = [guest.spawn(f"{join}IOWITNESS_GATE=1 IOWITNESS_LINGER_MS={LINGER_MS} exec taskset -c {cpu} {cmd}")
                  for cmd in commands]
         with budget.spend(budget.HOLD_EDGES):
-            pids = _wait_ready(guest, procs, timeout=60)
+            pids = [int(f[1]) for f in _wait_line(guest, procs, "GATE", timeout=60)]
+            _wait_state(guest, pids, "T", timeout=60)  # stopped at the gate
         run.pids = tuple(pids)
+        witnesses.call("tasks_ready")
+        with budget.spend(budget.HOLD_EDGES):
+            witnesses.until_watching(WATCHING_TIMEOUT_S)
+            run.go = snapshot(guest, [], pids)
+            for proc in procs:
+                guest.signal(proc, signal.SIGCONT, group=False)
+            ready = {int(f[1]): float(f[2]) for f in _wait_line(guest, procs, "READY", timeout=60)}
         if on_ready:
             on_ready()
-        witnesses.call("tasks_ready")
         with budget.spend(budget.HOLD_EDGES):
             _wait_state(guest, pids, wait.state, timeout=60)
         run.phases["until the wait"] = time.monotonic() - t0
@@ -417,14 +463,16 @@ def hold(guest: Guest, commands: list[str], cpu: int, window_s: float, wait: Wai
                 if p not in s.tasks or s.tasks[p].state != wait.state}
         if release:
             release()
-        reports = {}
+        reports, slept = {}, {}
         for proc, pid in zip(procs, pids, strict=True):
             with budget.spend(budget.HOLD_EDGES):
                 r = guest.wait(proc, timeout=end_timeout)
             stat = [ln[5:] for ln in r.stdout.splitlines() if ln.startswith("STAT ")]
-            if r.rc != 0 or not stat:
+            woke = [ln.split()[1] for ln in r.stdout.splitlines() if ln.startswith("WOKE ")]
+            if r.rc != 0 or not stat or not woke:
                 raise HoldError(f"`{proc.cmd}` failed (rc {r.rc}):\n{r.stdout}{r.stderr}")
             reports[pid] = parse_task_stat(stat[0])
+            slept[pid] = (ready[pid], float(woke[0]))
         run.phases["until the tasks exit"] = time.monotonic() - t0
         t0 = time.monotonic()
         collected = witnesses.call("stop")
@@ -439,7 +487,7 @@ def hold(guest: Guest, commands: list[str], cpu: int, window_s: float, wait: Wai
     if left:
         raise HoldError(f"tasks {sorted(left)} left state {wait.state} inside the {window_s}s window: "
                         "the workload's hold is too short for the window")
-    return Hold(wait, cpu, pids, window, reports, run.cgroup, collected, dict(witnesses.unavailable),
+    return Hold(wait, cpu, pids, window, reports, run.cgroup, slept, collected, dict(witnesses.unavailable),
                 dict(witnesses.failed), run)
 
 

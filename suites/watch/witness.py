@@ -9,7 +9,10 @@ new file (and its unit test): no scenario or hold code changes.
 Once per guest, before a test's baseline, `setup(guest)` (attach a tracer,
 start a daemon). The steps of a hold a witness may act on, each given the HoldRun:
   start             before the tasks start (a tracer, a tool that must see them block)
-  tasks_ready       the tasks' pids are known (a tool that follows pids)
+  tasks_ready       the tasks' pids are known, the tasks stopped at the gate (a tool
+                    that follows pids)
+  watching          asked until it returns None: the tasks go only once every
+                    witness watches (a tool has read what it reports)
   at_window_open    the tasks all wait; the window opens
   at_window_close
   stop              the tasks have woken and reported; returns what the witness saw
@@ -154,6 +157,10 @@ class Witness:
 
     def tasks_ready(self, run: HoldRun) -> None:
         pass
+
+    def watching(self, run: HoldRun) -> str | None:
+        """None once it watches the hold's tasks; else what it still waits for."""
+        return None
 
     def at_window_open(self, run: HoldRun) -> None:
         pass

@@ -1,123 +1,122 @@
-"""What a tool that shows CPU time as shares of an interval must show while a
-hold's tasks wait, from the kernel's iowait rule (docs/kernel-rules.md §4) and
-the computation every such tool documents: a field's share is its /proc/stat
-delta over the sum of all fields' deltas in the interval (vmstat.c, mpstat.c,
-top, iostat).
+"""What a tool that shows CPU time as shares of an interval must show: each
+printed field is its /proc/stat fields' change over the sum of all fields'
+change in the interval between two of the tool's reads (procps src/vmstat.c,
+src/top/top.c sum_tics(), library/stat.c; sysstat mpstat.c, iostat.c), so each
+is bounded on both sides by the same computation over the hold's samples around
+those reads (suites/watch/bracket.py), widened only by the tool's rounding.
+The kernel's rule for the wait (docs/kernel-rules.md §4: the tasks' CPU idle is
+iowait while they wait in in_iowait, a hog leaves it none) is what those samples
+show, judged by the cpu_iowait witness; here the tool is judged on reporting
+them. The fields must add up to 100 as printed.
 
-Per CPU, in every interval inside the window: on the tasks' CPU k, an I/O wait
-on an idle CPU leaves no idle (all of its idle time is iowait); a wait that is
-not I/O, or a hog on CPU k, leaves iowait at the idle baseline; the other CPUs
-accrue no iowait from these tasks (nr_iowait is per runqueue). The only
-allowance is the tool's sampling grid: each field is read floored to a tick at
-both ends of an interval (1 tick per read), and the tool rounds what it prints.
-
-For a system-wide share (all CPUs together) the tasks' CPU is 1 of c: the tool's
-share is compared with the kernel's own share over the window, read from
-/proc/stat at the window's ends, allowing for how unevenly CPU k's running and
-interrupt time falls into the tool's intervals (INTERVAL_NOT_IDLE, over c CPUs).
+Counts of blocked tasks (vmstat's b, sar's blocked, node_procs_blocked) are
+procs_blocked at the tool's read: the hold's tasks if they sleep in in_iowait,
+and no more than the most other tasks the idle baseline or the window showed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from suites.watch.procfs import USER_HZ
-
-# The share of one tool interval CPU k may spend running or in interrupts beyond
-# the window's average, i.e. out of iowait: the tasks' wakeups, the sampler and
-# the tools' own interrupts come in bursts. Measured as the largest gap between a
-# tool's interval share and the window's share: 7.7 points at 2 CPUs (15 % of CPU
-# k's interval) over 508 iostat and vmstat rows on debian-6.1, debian-6.12 and
-# source-6.1 under TCG (median 1.5 points).
-INTERVAL_NOT_IDLE = 0.25
+from suites.watch import bracket
+from suites.watch.bracket import Bounds
+from suites.watch.procfs import CPU_FIELDS
+from suites.watch.tools import Timed, inside_window, no_report
 
 
 @dataclass(frozen=True)
-class Shares:
-    """One interval of one CPU (or of all: cpu None), in percent."""
+class View:
+    """How a tool groups /proc/stat's fields into what it prints, per its source."""
 
-    iowait: float
-    idle: float
-    busy: float  # every other field
+    fields: dict[str, tuple[str, ...]]  # printed name -> /proc/stat fields (procfs.CPU_FIELDS)
+    rounding: float  # half its last printed digit
+    iowait: str  # the printed name of iowait
+    idle: str
+    all_from_cpus: bool = False  # its all-CPUs figures add up the cpuN lines (mpstat), not the "cpu" line
 
-
-def _fmt(values) -> str:
-    return ", ".join(f"{v:g}" for v in values) or "(no interval inside the window)"
-
-
-def slack(interval_s: float, rounding: float) -> float:
-    """Percentage points a share may be off by from the grid alone: one tick per
-    read at both ends of the interval, and the tool's rounding."""
-    return 200 / (interval_s * USER_HZ) + rounding
+    @property
+    def whole(self) -> tuple[str, ...]:
+        return tuple(f for f in CPU_FIELDS if any(f in v for v in self.fields.values()))
 
 
-def baseline_share(seen, cpu: int | None) -> float:
-    """The idle baseline's iowait share (percent) of a CPU, or of all CPUs."""
-    b = seen.base
-    cpus = [cpu] if cpu is not None else b.cpus
-    io = sum(b.cpu(c).iowait for c in cpus)
-    total = sum(b.cpu(c).total for c in cpus) or 1
-    return 100 * io / total
+def _scopes(seen, cpus_printed) -> list[tuple[str, list]]:
+    k = seen.cpu
+    out = []
+    if k in cpus_printed:
+        out.append(("the tasks' CPU", [k]))
+    others = [c for c in sorted(x for x in cpus_printed if x is not None) if c != k]
+    if others:
+        out.append(("the other CPUs", others))
+    if None in cpus_printed:
+        out.append(("all CPUs", [None]))
+    return out
 
 
-def per_cpu(ev, seen, tool: str, intervals: list[dict[int, Shares]], interval_s: float, rounding: float,
-            source: str) -> None:
-    """Rows for a tool that shows each CPU: `intervals` are its reports inside the window."""
-    k, p, sl = seen.cpu, seen.p, slack(interval_s, rounding)
-    mine = [iv[k] for iv in intervals if k in iv]
-    if not mine:
-        ev.check(f"{p}{tool}: CPU {k}", False, "reports inside the window", "none", source)
+def judge(ev, seen, tool: str, view: View, reports: list[Timed], source: str) -> None:
+    """Rows for a CPU-share tool: `reports` say {cpu (None: all CPUs): {printed name: share}}."""
+    p, samples = seen.p, seen.window.samples
+    chosen = inside_window(seen, reports)
+    if not chosen:
+        no_report(ev, seen, tool, source, len(reports))
         return
-    if seen.wait.iowait and not seen.hog:
-        ok = all(s.idle <= sl and s.iowait >= 100 - s.busy - sl for s in mine)
-        ev.check(f"{p}{tool}: CPU {k} %iowait", ok,
-                 f"%idle <= {sl:.2f}, %iowait >= 100 - busy - {sl:.2f} in each interval (idle time is iowait "
-                 "while its nr_iowait > 0)",
-                 f"%iowait {_fmt(s.iowait for s in mine)}; %idle {_fmt(s.idle for s in mine)}", source)
-    else:
-        most = baseline_share(seen, k) + sl
-        why = "a hog keeps the CPU busy, only idle time is iowait" if seen.hog else "no task in in_iowait"
-        ev.check(f"{p}{tool}: CPU {k} %iowait", all(s.iowait <= most for s in mine),
-                 f"<= {most:.2f} in each interval ({why})", f"%iowait {_fmt(s.iowait for s in mine)}", source)
-    others = [(c, s) for iv in intervals for c, s in iv.items() if c is not None and c != k]
-    most = {c: baseline_share(seen, c) + sl for c in seen.window.cpus if c != k}
-    ev.check(f"{p}{tool}: other CPUs %iowait", all(s.iowait <= most.get(c, sl) for c, s in others),
-             f"<= the idle baseline + {sl:.2f} (nr_iowait is per runqueue)",
-             "; ".join(f"CPU {c}: {_fmt(s.iowait for cc, s in others if cc == c)}" for c in sorted(most)) or "none",
-             source)
+    printed = set().union(*(r.says.keys() for r in chosen))
+    busy = tuple(n for n in view.fields if n not in (view.iowait, view.idle))
+    sums = []
+    for label, cpus in _scopes(seen, printed):
+        lines: dict[str, list[str]] = {view.iowait: [], view.idle: [], "busy": []}
+        ok = {name: True for name in lines}
+        for r in chosen:
+            for c in cpus:
+                shown = r.says.get(c)
+                if shown is None:
+                    lines[view.iowait].append(f"CPU {c}: not printed")
+                    ok[view.iowait] = False
+                    continue
+                line = "sum" if c is None and view.all_from_cpus else c
+                fields = bracket.cpu_fields(samples, r.start, r.end, line)
+                tag = "" if len(cpus) == 1 else f"CPU {c} "
+                for group, names in ((view.iowait, (view.iowait,)), (view.idle, (view.idle,)), ("busy", busy)):
+                    for name in names:
+                        b = bracket.share(view.fields[name], view.whole, fields)
+                        good = b.holds(shown[name], view.rounding + 1e-9)
+                        ok[group] &= good
+                        lines[group].append(f"{tag}{'' if group != 'busy' else name + ' '}{shown[name]:g} in "
+                                            f"{b.text(2)}{'' if good else ' (NO)'}")
+                total = sum(shown[n] for n in view.fields)
+                sums.append((f"{tag}{total:g}" if len(cpus) > 1 or label != "the tasks' CPU" else f"{total:g}",
+                             abs(total - 100) <= len(view.fields) * view.rounding + 1e-6))
+        why = "its share of the interval between its two reads, from the /proc/stat fields sampled around them"
+        ev.check(f"{p}{tool} %{view.iowait} on {label}", ok[view.iowait], f"in each interval, {why}",
+                 "; ".join(lines[view.iowait]), source)
+        ev.check(f"{p}{tool} %{view.idle} on {label}", ok[view.idle], f"in each interval, {why}",
+                 "; ".join(lines[view.idle]), source)
+        ev.check(f"{p}{tool} {', '.join('%' + n for n in busy)} on {label}", ok["busy"], f"in each interval, {why}",
+                 "; ".join(lines["busy"]), source)
+    most = len(view.fields) * view.rounding
+    ev.check(f"{p}{tool} fields add up", all(good for _, good in sums),
+             f"100 +- {most:g} in each report ({len(view.fields)} fields, each rounded to +-{view.rounding:g})",
+             ", ".join(t for t, _ in sums), source)
 
 
-def system(ev, seen, tool: str, values: list[float], interval_s: float, rounding: float, source: str) -> None:
-    """Rows for a tool's share of all CPUs together (`values`: its %iowait per
-    report inside the window)."""
-    p, W, sl = seen.p, seen.window, slack(interval_s, rounding)
-    if not values:
-        ev.check(f"{p}{tool}: %iowait (all CPUs)", False, "reports inside the window", "none", source)
+def blocked_bounds(seen) -> Bounds:
+    """procs_blocked while the hold's tasks wait: they are in it if they sleep in
+    in_iowait (docs/kernel-rules.md §4); others add at most what the idle baseline
+    or the window's own samples showed of them."""
+    mine = seen.n if seen.wait.iowait else 0
+    others = max([*seen.base.blocked, *(b - mine for b in seen.window.blocked), 0])
+    return Bounds(mine, mine + others)
+
+
+def blocked(ev, seen, tool: str, values: list[tuple[object, int]], source: str) -> None:
+    """A tool's count of blocked tasks (procs_blocked), each read at its instant:
+    `values` are (Instant, count) in order."""
+    samples = seen.window.samples
+    chosen = [(at, v) for at, v in values if bracket.inside(samples, at)]
+    if not chosen:
+        no_report(ev, seen, tool, source, len(values))
         return
-    if seen.wait.iowait and not seen.hog:
-        io = sum(W.cpu(c).iowait for c in W.cpus)
-        total = sum(W.cpu(c).total for c in W.cpus) or 1
-        kernel = 100 * io / total
-        tol = 100 * INTERVAL_NOT_IDLE / seen.ncpu + sl
-        ev.check(f"{p}{tool}: %iowait (all CPUs)", all(abs(v - kernel) <= tol for v in values),
-                 f"{kernel:.2f} +- {tol:.2f} (the kernel's share over the window, /proc/stat: CPU {seen.cpu}'s "
-                 f"idle is iowait, 1 of {seen.ncpu} CPUs)", _fmt(values), source)
-    else:
-        most = baseline_share(seen, None) + sl
-        ev.check(f"{p}{tool}: %iowait (all CPUs)", all(v <= most for v in values),
-                 f"<= {most:.2f} (the idle baseline: no CPU idle with a task in in_iowait)", _fmt(values), source)
-
-
-def blocked(ev, seen, tool: str, values: list[int], source: str) -> None:
-    """A tool's count of blocked tasks: procs_blocked, i.e. nr_iowait (docs/kernel-rules.md §4)."""
-    p = seen.p
-    if not values:
-        ev.check(f"{p}{tool}: blocked", False, "reports inside the window", "none", source)
-    elif seen.wait.iowait:
-        ev.check(f"{p}{tool}: blocked", min(values) >= seen.n, f">= {seen.n} in each report (tasks in in_iowait)",
-                 _fmt(values), source)
-    else:
-        most = max(seen.base.blocked)
-        ev.check(f"{p}{tool}: blocked", max(values) <= most,
-                 f"<= {most} (idle baseline max: these tasks are not in in_iowait, in D or not)", _fmt(values),
-                 source)
+    b = blocked_bounds(seen)
+    why = ("the tasks in in_iowait" if seen.wait.iowait else "these tasks are not in in_iowait, in D or not")
+    ev.check(f"{seen.p}{tool}", all(b.holds(v) for _, v in chosen),
+             f"{b.lo:g}..{b.hi:g} in each report read inside the window ({why}; others at most as many as the "
+             "baseline or the window's samples showed)", ", ".join(str(v) for _, v in chosen), source)

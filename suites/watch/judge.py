@@ -11,7 +11,9 @@ from suites.watch.witness import Seen
 def check_hold(ev: Evidence, h: Hold, base: Span, hz: int, label: str = "", hog: bool = False) -> None:
     """Every witness's rows for one hold. `hog`: a CPU hog ran on the tasks' CPU
     for the whole window, so that CPU was never idle."""
+    from suites.watch import capture
     from suites.witnesses import registered
+    capture.save(h, base, hz, label, hog)
     w = h.window
     ev.note(f"{label or 'hold'}: {h.n} task(s) on CPU {h.cpu}, window {w.seconds:.2f} s, {len(w.cpus)} CPUs, HZ={hz}")
     if h.run is not None:

@@ -104,3 +104,30 @@ def load1_upper_bound(shown_before: int, active: int, samples: int) -> int:
         load = calc_load(load, EXP_1, active * FIXED_1)
         most = max(most, printed(load))
     return most
+
+
+def judge_tool(ev, seen, tool: str, values: list, source: str) -> None:
+    """A tool's load averages, each as it read /proc/loadavg (`values`: (Instant, (1, 5, 15 min))):
+    the averages change only at a calc_load() update, so at the read they were
+    those of the hold's sample just before or just after it, as printed there
+    (two decimals, as the tool prints them)."""
+    from suites.watch import bracket
+    from suites.watch.tools import no_report
+    samples = seen.window.samples
+    shown, ok = [], True
+    judged = 0
+    for at, loads in values:
+        a, b = bracket.around(samples, at)
+        if a is None or b is None:
+            continue
+        judged += 1
+        for v, x, y in zip(loads, (a.load.load1, a.load.load5, a.load.load15),
+                           (b.load.load1, b.load.load5, b.load.load15), strict=True):
+            good = min(x, y) - 0.005 <= v <= max(x, y) + 0.005
+            ok &= good
+            shown.append(f"{v:.2f} in [{min(x, y):.2f}, {max(x, y):.2f}]" + ("" if good else " (NO)"))
+    if not judged:
+        no_report(ev, seen, tool, source, len(values))
+        return
+    ev.check(f"{seen.p}{tool}", ok, "1, 5 and 15 min each as /proc/loadavg read just before or just after the "
+             "tool's read (fs/proc/loadavg.c; it changes only at calc_load() updates)", "; ".join(shown), source)

@@ -39,13 +39,18 @@ class Stat:
     cpus: dict[int, CpuTimes]
     procs_running: int
     procs_blocked: int  # sum of rq->nr_iowait over CPUs, not a count of D tasks
+    # The "cpu" line: every field summed over CPUs in ns, then converted once
+    # (fs/proc/stat.c show_stat()), so it can exceed the sum of the floored cpuN lines.
+    total: CpuTimes | None = None
 
 
 def parse_stat(text: str) -> Stat:
-    cpus, running, blocked = {}, None, None
+    cpus, running, blocked, total = {}, None, None, None
     for line in text.splitlines():
         name, _, rest = line.partition(" ")
-        if name.startswith("cpu") and name != "cpu":
+        if name == "cpu":
+            total = CpuTimes(*(int(x) for x in rest.split()[:len(CPU_FIELDS)]))
+        elif name.startswith("cpu"):
             cpus[int(name[3:])] = CpuTimes(*(int(x) for x in rest.split()[:len(CPU_FIELDS)]))
         elif name == "procs_running":
             running = int(rest)
@@ -53,7 +58,7 @@ def parse_stat(text: str) -> Stat:
             blocked = int(rest)
     if not cpus or running is None or blocked is None:
         raise ValueError("not a /proc/stat text")
-    return Stat(cpus, running, blocked)
+    return Stat(cpus, running, blocked, total)
 
 
 @dataclass(frozen=True)

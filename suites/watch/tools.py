@@ -1,27 +1,47 @@
 """Running an observability tool in the guest across a hold, and reading its
-timestamped output against the window.
+output against what the kernel's counters were when it read them.
 
 A tool runs pinned to the CPUs the tasks do not use (so it does not take their
 CPU out of idle), with the C locale and UTC, sysstat's ISO timestamps, and its
 output kept by the agent; it is stopped as a user would stop it (SIGINT, which
-makes most of them print their summary). Tools stamp their reports with the
-guest's wall clock, to the second; a report covers the interval since the one
-before it, and is judged only when that interval lies wholly inside the window.
+makes most of them print their summary), and how it exits is judged against
+what its source says it does then. The kernel tells when it read each file
+(suites/watch/reads.py): each report is paired with the reading it was computed
+from (its stamp, to the second, must fit), and is judged when the hold's samples
+bracket both readings of its interval (suites/watch/bracket.py).
 """
 
 from __future__ import annotations
 
 import signal
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from harness import budget
+from suites.watch import bracket, reads
 from suites.watch.hold import HoldRun
+from suites.watch.reads import Instant, Read
 from suites.watch.witness import Witness
 from vm.channel import CommandResult
 from vm.errors import CommandTimeout, OutputNotSeen
 
 TOOL_ENV = "TZ=UTC LC_ALL=C S_TIME_FORMAT=ISO"
+
+
+@dataclass(frozen=True)
+class ToolSeen:
+    """What a tool's run in a hold left: its output as parsed, how it exited,
+    and what the kernel saw it (and its children) read."""
+
+    parsed: Any
+    rc: int | None
+    reads: tuple[Read, ...]
+    command: str
+    lag: tuple[float, float] = reads.EITHER  # when it stamps a report, against its read (reads.place())
+    stdout: str = ""  # as printed (suites/watch/capture.py keeps it to judge again)
+    extra: Any = None  # what else the witness gathered in the hold (JSON)
 
 
 class ToolRun:
@@ -30,6 +50,10 @@ class ToolRun:
         self.command = command
         self.proc = run.guest.spawn(f"exec taskset -c {run.other_cpus} env {TOOL_ENV} {command}")
         self.started = time.monotonic()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
 
     def output(self) -> CommandResult:
         return self.guest.poll(self.proc)
@@ -55,13 +79,6 @@ class ToolRun:
             self.guest.signal(self.proc, signal.SIGKILL)
 
 
-def inside(stamps: list[float], start: float, end: float, resolution: float = 1.0) -> list[int]:
-    """Indices i >= 1 of reports whose interval, from report i-1 to report i, lies
-    in [start, end]: each stamp is the time its report was taken, cut down to
-    `resolution` (so the true time is within one resolution after it)."""
-    return [i for i in range(1, len(stamps)) if stamps[i - 1] >= start and stamps[i] + resolution <= end]
-
-
 def epoch_of_clock(hms: str, near: float) -> float:
     """An HH:MM:SS wall-clock time (UTC) as epoch seconds: the instance of it
     closest to `near` (a report shortly before or after midnight)."""
@@ -79,14 +96,59 @@ def epoch_of_datetime(text: str) -> float:
 
 class ToolWitness(Witness):
     """A witness that runs a tool across each hold: started before the tasks (or,
-    `follows_pids`, once their pids are known), stopped with `stop_signal` after
-    they have reported, its output parsed by `parse`."""
+    `follows_pids`, once their pids are known and they wait at the gate), watching
+    once the kernel saw it read each of `reads_what` (of each task it follows),
+    stopped with `stop_signal` after they have reported, its output parsed by
+    `parse`, its exit status judged against `stopped_exit`."""
 
     kind = "tool"
     follows_pids = False
     ready_text: str | None = None  # printed once it watches (a tracer attached); waited for
     ready_timeout = 180.0
     stop_signal = signal.SIGINT
+    reads_what: tuple[str, ...] = ("stat",)  # what it reads (suites/watch/reads.py), per task for pstat/taskstats
+    stopped_exit: frozenset[int] = frozenset({0})  # its exit status when stopped so (negative: killed by that signal)
+    exit_source = ""  # where its source says so
+    stamp_lag = reads.EITHER  # takes a report's time just BEFORE or AFTER its read (suites/watch/reads.py)
+
+    def check(self, guest) -> str | None:
+        why = super().check(guest)
+        if why is None and self.reads_what:
+            why = reads.unavailable(guest)
+        return why
+
+    def setup(self, guest) -> None:
+        if self.reads_what:
+            reads.tracer(guest)
+
+    def followed(self, run: HoldRun) -> tuple[int, ...]:
+        """The tasks whose own files it reads (pstat, taskstats)."""
+        return run.pids
+
+    def my_reads(self, run: HoldRun) -> list[Read]:
+        """Its (and its children's) reads in this hold, and the hold's tasks' wake-ups."""
+        tool = run.scratch[self.name]
+        got = reads.tracer(run.guest).since(run.started)
+        return reads.by_program(got, tool.pid) + [x for x in got if x.what == "wake" and x.task in run.pids]
+
+    def watching(self, run: HoldRun) -> str | None:
+        tool = run.scratch.get(self.name)
+        if tool is None:
+            return None
+        r = tool.output()
+        if r.rc is not None:
+            raise OutputNotSeen(f"`{tool.command}` exited {r.rc} before it watched: {r.stderr.strip()[-300:]}")
+        if not self.reads_what:
+            return None
+        mine = self.my_reads(run)
+        missing = []
+        for what in self.reads_what:
+            if what in ("pstat", "taskstats"):
+                missing += [f"{what} of {pid}" for pid in self.followed(run)
+                            if not any(x.what == what and x.task == pid for x in mine)]
+            elif not any(x.what == what for x in mine):
+                missing.append(what)
+        return f"the kernel saw no read yet of {', '.join(missing)}" if missing else None
 
     def command(self, run: HoldRun) -> str:
         raise NotImplementedError
@@ -112,14 +174,39 @@ class ToolWitness(Witness):
         if self.follows_pids:
             self._launch(run)
 
-    def stop(self, run: HoldRun):
-        result = run.scratch[self.name].stop(self.stop_signal)
-        run.keep(self.name, f"$ {run.scratch[self.name].command}\n{result.stdout}\n--- stderr\n{result.stderr}")
+    def stop(self, run: HoldRun) -> ToolSeen:
+        tool = run.scratch[self.name]
+        result = tool.stop(self.stop_signal)
+        run.keep(self.name, f"$ {tool.command}\n{result.stdout}\n--- stderr\n{result.stderr}\n--- exit {result.rc}")
+        mine = tuple(self.my_reads(run)) if self.reads_what else ()
+        extra = self.extra(run)
         try:
-            return self.parse(result, run)
+            parsed = self.reparse(result, run, extra)
         except (ValueError, KeyError, IndexError) as e:
-            raise OutputNotSeen(f"`{run.scratch[self.name].command}`: output not understood ({e!r}):\n"
+            raise OutputNotSeen(f"`{tool.command}` (exit {result.rc}): output not understood ({e!r}):\n"
                                 f"{result.stdout[-1500:]}\n{result.stderr[-500:]}") from None
+        run.keep(f"{self.name}.reads", "".join(f"{x.what} {x.tgid} {x.tid} {x.ppid} {x.task} {x.t0:.6f} {x.t1:.6f} "
+                                                f"{x.gppid}\n" for x in mine) + f"wall offset {run.wall_offset:.6f}\n")
+        return ToolSeen(parsed, result.rc, mine, tool.command, self.stamp_lag, result.stdout, extra)
+
+    def extra(self, run: HoldRun) -> Any:
+        """What else it gathered in the hold, beside the tool's output (JSON)."""
+        return None
+
+    def reparse(self, result: CommandResult, run: HoldRun, extra: Any):
+        """Its output, parsed, with what else it gathered."""
+        return self.parse(result, run)
+
+    def judge(self, ev, seen) -> None:
+        ts: ToolSeen = seen.mine
+        how = signal.Signals(self.stop_signal).name
+        ev.check(f"{seen.p}{self.name} exit status", ts.rc in self.stopped_exit,
+                 f"{' or '.join(map(str, sorted(self.stopped_exit)))} when stopped with {how} "
+                 f"(negative: killed by that signal; {self.exit_source})", f"{ts.rc}", self.exit_source)
+        self.judge_output(ev, seen, ts)
+
+    def judge_output(self, ev, seen, ts: ToolSeen) -> None:
+        raise NotImplementedError
 
     def abandon(self, run: HoldRun) -> None:
         tool = run.scratch.get(self.name)
@@ -127,11 +214,36 @@ class ToolWitness(Witness):
             tool.kill()
 
 
-def reports_inside(seen, rows: list[tuple[float, object]]) -> list:
-    """What each report inside the window says: `rows` are (its epoch, what it says),
-    in order."""
-    start, end = seen.wall_window
-    return [rows[i][1] for i in inside([t for t, _ in rows], start, end)]
+@dataclass(frozen=True)
+class Timed:
+    """A report paired with the readings of its interval: from `start` to `end`."""
+
+    start: Instant
+    end: Instant
+    says: Any
+
+
+def timed(seen, rows: list[tuple[float, Any]], what: str = "stat", task: int = 0) -> list[Timed]:
+    """Each report (its stamp, what it says; in the order printed) with its interval's
+    two readings, as the kernel saw the tool read `what` (of `task`)."""
+    readings = reads.rounds(list(seen.mine.reads), what, task)
+    where = reads.place([t for t, _ in rows], readings, seen.hold.run.wall_offset, seen.mine.lag)
+    return [Timed(readings[j - 1], readings[j], says) for (_, says), j in zip(rows, where, strict=True)
+            if j is not None and j >= 1]
+
+
+def inside_window(seen, reports: list[Timed]) -> list[Timed]:
+    """The reports whose interval's readings the window's samples bracket: every
+    task waited all through them."""
+    samples = seen.window.samples
+    return [r for r in reports if bracket.inside(samples, r.start) and bracket.inside(samples, r.end)]
+
+
+def no_report(ev, seen, tool: str, source: str, printed: int) -> None:
+    """The row of a tool that printed nothing the window can judge: a failure."""
+    ev.check(f"{seen.p}{tool}: reports inside the window", False,
+             "at least one report whose interval the window's samples bracket (every tool watched before the "
+             "tasks went)", f"none of {printed} reports", source)
 
 
 def unpacked(package: str, relpath: str) -> str:

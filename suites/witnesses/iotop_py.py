@@ -1,38 +1,31 @@
 """Debian's Python iotop (`iotop-py -b -t -P -d 1 -p PID...`, the hold's tasks;
-iotop 0.6): per process its
-IO% each second, from taskstats' blkio_delay_total: the delta over the interval,
-at most 99.99 (iotop/ui.py delay2percent()). It decides whether delay accounting
-is on by a guess: once any task's blkio_delay_total is non-zero (iotop/data.py
-Stats.has_blkio_delay_total), unless kernel.task_delayacct reads 0; until then it
-prints "?unavailable?" for every task (iotop/ui.py).
+iotop 0.6): per process its IO% each frame, from taskstats' blkio_delay_total:
+the delta over the time between its refreshes, at most 99.99, 0 in a task's
+first frame (iotop/ui.py delay2percent(); iotop/data.py update_process_counts()
+takes the time before reading the tasks, ProcessInfo.update_stats()). It decides
+whether delay accounting is on by a guess: once any task's blkio_delay_total is
+non-zero (iotop/data.py Stats.has_blkio_delay_total); until then it prints
+"?unavailable?" for every task (iotop/ui.py). Stopped with SIGINT it exits 0
+(KeyboardInterrupt, caught).
 
 The kernel adds a sleep's delay when it ends (docs/kernel-rules.md §5), so a task
-shows IO% 0 while it waits and its whole delay in the interval it wakes in; and
-with tasks forked after delayacct was switched on only, no task may have a delay
+shows IO% 0 while it waits and its whole delay in the frame it wakes in; and with
+tasks forked after delayacct was switched on only, no task may have a delay
 before the hold's tasks wake."""
 
 from __future__ import annotations
 
-import math
 import re
 import weakref
 
+from suites.watch import pertask, reads
 from suites.watch.tools import ToolWitness, epoch_of_clock
+from suites.witnesses.iotop_c import judge_io
 
-SOURCE = ("iotop 0.6 iotop/ui.py delay2percent(): min(99.99, delta / interval); "
+SOURCE = ("iotop 0.6 iotop/ui.py delay2percent(): min(99.99, delta / (duration * 1e7)); "
           "iotop/data.py: delayacct on once any blkio_delay_total != 0")
 _ROW = re.compile(r"^(\d\d:\d\d:\d\d)\s+(\d+)\s+\S+\s+\S+\s+([\d.]+)\s+\S+\s+([\d.]+)\s+\S+\s+"
                   r"(?:\?unavailable\?|([\d.]+) %\s+([\d.]+) %)")
-_FRAME = re.compile(r"^(\d\d:\d\d:\d\d) Total DISK READ")
-
-
-def first_frame(text: str, near: float) -> float:
-    """When its first frame was stamped (inf: it printed none in the hold)."""
-    for line in text.splitlines():
-        m = _FRAME.match(line)
-        if m:
-            return epoch_of_clock(m[1], near)
-    return math.inf
 
 
 def parse(text: str, near: float) -> list[tuple[float, int, float, float, float | None]]:
@@ -53,37 +46,43 @@ class IotopPy(ToolWitness):
     package = "iotop"
     programs = ("iotop-py",)
     follows_pids = True  # -p: its Python reads only these tasks, not the ~100 of the guest
+    reads_what = ("taskstats",)
+    exit_source = "iotop 0.6 iotop/ui.py main(): KeyboardInterrupt caught, exit 0"
+    stamp_lag = reads.AFTER
 
-    _proven: weakref.WeakSet = weakref.WeakSet()
+    _warm: weakref.WeakSet = weakref.WeakSet()
 
     def setup(self, guest) -> None:
-        """Its first start in a guest reads Python and its modules over 9p: 6-7 s
-        under TCG, measured, most of a timed workload's wait. Paid once per guest
-        here, before any task waits; later starts take ~0.3 s (2 s on a slow host,
-        ~10 s beside a CPU hog)."""
-        from suites.witnesses.iotop_c import check_it_prints
-        check_it_prints(self, guest, "Total DISK READ")
+        """Its first start in a guest reads Python and its modules over the host's
+        share: 6-7 s under TCG, measured. Paid once per guest here, not at a hold's
+        gate; later starts take ~0.3 s (2 s on a slow host)."""
+        super().setup(guest)
+        if guest not in self._warm:
+            guest.run(f"{self.program} -b -n 1 -d 0.1 -p 1", timeout=120)
+            self._warm.add(guest)
 
     def command(self, run) -> str:
         return f"{self.program} -b -t -P -d 1 " + " ".join(f"-p {pid}" for pid in run.pids)
 
     def parse(self, result, run):
-        near = run.wall(run.window_open or 0)
-        return first_frame(result.stdout, near), parse(result.stdout, near)
+        return parse(result.stdout, run.wall(run.window_open or run.started))
 
-    def judge(self, ev, seen) -> None:
-        from suites.witnesses.iotop_c import judge_io_percent
-        began, mine = seen.mine
-        rows = [(t, pid, r, w, 0.0 if io is None else io) for t, pid, r, w, io in mine]
-        late = judge_io_percent(ev, seen, "iotop-py", rows, 99.99, SOURCE, began=began)
-        pids = set(seen.hold.pids)
-        unavailable = {pid for _, pid, _, _, io in mine if io is None and pid in pids}
-        shown = {pid for _, pid, _, _, io in mine if io is not None and io > 0 and pid in pids}
-        if seen.hold.delayed and not late:
-            # Their own delays, once added at the wake, turn iotop's guess on.
-            ev.check(f"{seen.p}iotop-py delay accounting guess", shown == pids,
-                     "IO% shown (not ?unavailable?) for each task once it has woken", f"IO% > 0 for {sorted(shown)}; "
-                     f"?unavailable? at times for {sorted(unavailable)}", SOURCE)
+    def judge_output(self, ev, seen, ts) -> None:
+        rows = ts.parsed
+        judge_io(ev, seen, "iotop-py", rows, 99.99, 0.005, SOURCE, seen.hold.pids)
+        # Its guess turns on once a task it read had a delay: at the latest, a read of
+        # one whose field 42 was already >= 1 tick (>= 10 ms of blkio_delay_total).
+        lines = {pid: [(t, io) for t, q, _r, _w, io in rows if q == pid] for pid in seen.hold.pids}
+        by_pid, _ = pertask.task_reports(seen, lines, "taskstats")
+        placed = sorted((r for r in pertask.flat(by_pid)), key=lambda r: r.end.lo)
+        on_since = min((r.end.hi for r in placed if pertask.steps(seen, r.pid).at(r.end).lo >= 1), default=None)
+        hidden = [r for r in placed if r.value is None and on_since is not None and r.end.lo > on_since]
+        shown = sum(r.value is not None for r in placed)
+        ev.check(f"{seen.p}iotop-py delay accounting guess", not hidden,
+                 "IO% shown (not ?unavailable?) in every frame after it read a task with a delay of >= 1 tick",
+                 (f"?unavailable? in {len(hidden)} such frames" if hidden else
+                  f"IO% shown in {shown} of {len(placed)} frames" + ("" if on_since else "; no task had a delay")),
+                 SOURCE)
 
 
 WITNESS = IotopPy()

@@ -1,15 +1,17 @@
 """Prometheus node_exporter 1.5.0, run in the guest on its loopback only
-(127.0.0.1:9100, collectors cpu, stat and pressure) and scraped as the window
-opens and closes: node_cpu_seconds_total{mode="iowait"} per CPU,
-node_procs_blocked, node_pressure_io_{waiting,stalled}_seconds_total.
+(127.0.0.1:9100, collectors cpu, stat and pressure) and scraped back to back
+through the window: node_cpu_seconds_total per CPU and mode, node_procs_blocked,
+node_pressure_io_{waiting,stalled}_seconds_total.
 
 It reads /proc/stat (in USER_HZ ticks, as seconds) and /proc/pressure/io (us, as
-seconds) (node_exporter 1.5.0 collector/cpu_linux.go, stat_linux.go,
-pressure_linux.go, through prometheus/procfs); a CPU counter that goes backwards
-is held at its last value (cpu_linux.go updateCPUStats(): `if n.Iowait >=
-c.cpuStats[i].Iowait`; node_exporter#1686). Its deltas over the window are
-compared with the kernel's own over the same window, with the instants of the
-scrapes as the only allowance.
+seconds) at each scrape (node_exporter 1.5.0 collector/cpu_linux.go,
+stat_linux.go, pressure_linux.go, through prometheus/procfs); a CPU counter that
+goes backwards is held at its last value (cpu_linux.go updateCPUStats(): `if
+n.Iowait >= c.cpuStats[i].Iowait`; node_exporter#1686). The kernel saw when
+each scrape read those files (suites/watch/reads.py): between the first and the
+last scrape read inside the window, each counter's change is bracketed by the
+hold's samples around those reads (suites/watch/bracket.py); procs_blocked at
+each is a count (suites/watch/cpushare.py blocked_bounds()).
 
 node_exporter is unpacked from Debian's package, not installed (./bootstrap): the
 package starts a network service on the host."""
@@ -17,33 +19,46 @@ package starts a network service on the host."""
 from __future__ import annotations
 
 import re
+import signal
 import weakref
 
 from harness import budget
+from suites.watch import bracket, cpushare, reads
+from suites.watch.bracket import Bounds
 from suites.watch.cpus import tool_cpus
-from suites.watch.procfs import USER_HZ
-from suites.watch.tools import unpacked
+from suites.watch.procfs import CPU_FIELDS, USER_HZ
+from suites.watch.reads import Instant
+from suites.watch.tools import ToolSeen, no_report, unpacked
 from suites.watch.witness import Witness
+from vm.errors import OutputNotSeen
 
-SOURCE = ("node_exporter 1.5.0 collector/cpu_linux.go (iowait held if it goes back), stat_linux.go "
+SOURCE = ("node_exporter 1.5.0 collector/cpu_linux.go (each mode, held if it goes back), stat_linux.go "
           "(procs_blocked), pressure_linux.go")
 PORT = 9100
 PROGRAM = "usr/bin/prometheus-node-exporter"
-_METRIC = re.compile(r'^(node_cpu_seconds_total\{cpu="(\d+)",mode="iowait"\}|node_procs_blocked|'
+_METRIC = re.compile(r'^(node_cpu_seconds_total\{cpu="(\d+)",mode="(\w+)"\}|node_procs_blocked|'
                      r"node_pressure_io_waiting_seconds_total|node_pressure_io_stalled_seconds_total) (\S+)$")
+SCRAPES = (f"while :; do date +%s.%N; wget -q -O - http://127.0.0.1:{PORT}/metrics; date +%s.%N; echo ====; "
+           "done")
 
 
 def parse_scrape(text: str) -> tuple[float, float, dict]:
-    """(wall clock before, after, {metric key: value}) of one scrape."""
+    """(wall clock before, after, {metric key: value}) of one scrape; a CPU
+    metric's key is (mode, cpu)."""
     lines = text.strip().splitlines()
     t0, t1 = float(lines[0]), float(lines[-1])
     values = {}
     for line in lines[1:-1]:
         m = _METRIC.match(line)
         if m:
-            key = ("iowait", int(m[2])) if m[2] else m[1]
-            values[key] = float(m[3])
+            key = (m[3], int(m[2])) if m[2] else m[1]
+            values[key] = float(m[4])
     return t0, t1, values
+
+
+def parse_scrapes(text: str) -> list[tuple[float, float, dict]]:
+    """Every complete scrape of the loop's output (the last may have been cut)."""
+    return [parse_scrape(block) for block in text.split("====\n")[:-1] if block.strip()]
 
 
 class NodeExporter(Witness):
@@ -60,7 +75,11 @@ class NodeExporter(Witness):
     def programs(self) -> tuple[str, ...]:
         return (unpacked(self.package, PROGRAM),)
 
+    def check(self, guest) -> str | None:
+        return super().check(guest) or reads.unavailable(guest)
+
     def setup(self, guest) -> None:
+        reads.tracer(guest)
         proc = self._procs.get(guest)
         if proc is not None and guest.running(proc):
             return
@@ -71,57 +90,88 @@ class NodeExporter(Witness):
         with budget.spend(budget.TRACER):
             guest.wait_for_output(proc, "Listening on", timeout=120)
             # A fresh exporter's first scrape took 4.3 s under TCG, later ones ~2 s
-            # (its code paged in from the host share): paid here, not at a window's
-            # edge, where a hold has ~2 s to spare before its tasks' reads complete.
+            # (its code paged in from the host share): paid here, not in a window.
             guest.run(f"wget -q -O /dev/null http://127.0.0.1:{PORT}/metrics", check=True, timeout=60)
         self._procs[guest] = proc
 
-    def _scrape(self, run) -> tuple[float, float, dict]:
-        r = run.guest.run(f"date +%s.%N; wget -q -O - http://127.0.0.1:{PORT}/metrics; date +%s.%N", check=True)
-        return parse_scrape(r.stdout)
-
     def at_window_open(self, run) -> None:
-        run.scratch[self.name] = [self._scrape(run)]
+        run.scratch[self.name] = run.guest.spawn(f"exec taskset -c {run.other_cpus} sh -c '{SCRAPES}'")
 
     def at_window_close(self, run) -> None:
-        run.scratch[self.name].append(self._scrape(run))
+        run.guest.signal(run.scratch[self.name], signal.SIGKILL)
 
-    def stop(self, run):
-        return run.scratch[self.name]
+    def stop(self, run) -> ToolSeen:
+        loop = run.scratch[self.name]
+        out = run.guest.poll(loop).stdout
+        run.keep(self.name, out)
+        exporter = self._procs[run.guest]
+        r = run.guest.poll(exporter)
+        if r.rc is not None:
+            raise OutputNotSeen(f"node_exporter exited {r.rc}: {r.stderr.strip()[-300:]}")
+        mine = tuple(reads.by_program(reads.tracer(run.guest).since(run.started), exporter.pid))
+        try:
+            return ToolSeen(parse_scrapes(out), None, mine, SCRAPES, stdout=out)
+        except (ValueError, IndexError) as e:
+            raise OutputNotSeen(f"node_exporter's scrapes not understood ({e!r}): {out[-800:]}") from None
+
+    def reparse(self, result, run, extra):
+        return parse_scrapes(result.stdout)
+
+    def abandon(self, run) -> None:
+        loop = run.scratch.get(self.name)
+        if loop is not None and run.guest.usable():
+            run.guest.signal(loop, signal.SIGKILL)
 
     def judge(self, ev, seen) -> None:
-        (a0, a1, a), (b0, b1, b) = seen.mine
-        w, p = seen.window, seen.p
-        start, end = seen.wall_window
-        # Each scrape reads between the wall-clock stamps around it: a counter that
-        # grows at most 1 s per s differs from the kernel's delta over the window by
-        # at most how far those reads can be from the window's ends, plus the
-        # tool's rounding (1/USER_HZ at each end).
-        slack = max(abs(a0 - start), abs(a1 - start)) + max(abs(b0 - end), abs(b1 - end)) + 2 / USER_HZ
+        ts: ToolSeen = seen.mine
+        w, p, offset = seen.window, seen.p, seen.hold.run.wall_offset
+        samples = w.samples
+
+        def reading(what, t0, t1) -> Instant | None:
+            got = [x for x in ts.reads if x.what == what and t0 - offset <= x.t0 and x.t1 <= t1 - offset]
+            return Instant(min(x.t0 for x in got), max(x.t1 for x in got)) if got else None
+
+        scrapes = []
+        for t0, t1, values in ts.parsed:
+            stat, psi = reading("stat", t0, t1), reading("psi", t0, t1)
+            if stat is not None and bracket.inside(samples, stat):
+                scrapes.append((stat, psi, values))
+        if len(scrapes) < 2:
+            no_report(ev, seen, "node_exporter", SOURCE, len(ts.parsed))
+            return
+        (a, a_psi, av), (b, b_psi, bv) = scrapes[0], scrapes[-1]
+        lines: dict[str, list[str]] = {"iowait": [], "rest": []}
+        ok = {"iowait": True, "rest": True}
         for cpu in w.cpus:
-            tool = b[("iowait", cpu)] - a[("iowait", cpu)]
-            kernel = w.cpu(cpu).iowait / USER_HZ
-            ev.check(f"{p}node_exporter CPU {cpu} iowait", abs(tool - kernel) <= slack,
-                     f"{kernel:.2f} s +- {slack:.2f} (the kernel's delta, /proc/stat, over the window)",
-                     f"+{tool:.2f} s", SOURCE)
-        # The scrape as the window opens is taken while every task waits; the one as
-        # it closes may come after they woke (shown, not judged).
-        blocked = a["node_procs_blocked"]
-        shown = f"{blocked:g} (as it closed: {b['node_procs_blocked']:g})"
-        if seen.wait.iowait:
-            ev.check(f"{p}node_procs_blocked", blocked >= seen.n, f">= {seen.n} as the window opens", shown, SOURCE)
-        else:
-            most = max(seen.base.blocked)
-            ev.check(f"{p}node_procs_blocked", blocked <= most, f"<= {most} (idle baseline max)", shown, SOURCE)
-        if w.before.text("/proc/pressure/io") is None or "node_pressure_io_waiting_seconds_total" not in a:
+            fields = bracket.cpu_fields(samples, a, b, cpu)
+            for mode in CPU_FIELDS:
+                tool = round(bv[(mode, cpu)] - av[(mode, cpu)], 2)
+                bound = Bounds(fields[mode].lo / USER_HZ, fields[mode].hi / USER_HZ)
+                good = bound.holds(tool, 1e-6)
+                group = "iowait" if mode == "iowait" and cpu == seen.cpu else "rest"
+                ok[group] &= good
+                lines[group].append(f"CPU {cpu} {mode} +{tool:g} s in {bound.text(2)}" + ("" if good else " (NO)"))
+        why = (f"its change between its first and last scrape inside the window ({b.lo - a.hi:.2f} s apart), "
+               "from /proc/stat sampled around the two reads")
+        ev.check(f"{p}node_exporter CPU {seen.cpu} iowait", ok["iowait"], why, "; ".join(lines["iowait"]), SOURCE)
+        ev.check(f"{p}node_exporter every other CPU and mode", ok["rest"], why, "; ".join(lines["rest"]), SOURCE)
+        cpushare.blocked(ev, seen, "node_procs_blocked", [(s, v["node_procs_blocked"]) for s, _, v in scrapes],
+                         SOURCE)
+        if w.before.text("/proc/pressure/io") is None or "node_pressure_io_waiting_seconds_total" not in av:
             ev.note(f"{seen.label or 'hold'}: node_pressure_io_*: not available (no /proc/pressure/io)")
             return
-        for metric, kernel in (("node_pressure_io_waiting_seconds_total", w.some_us),
-                               ("node_pressure_io_stalled_seconds_total", w.full_us)):
-            tool = b[metric] - a[metric]
-            ev.check(f"{p}{metric}", abs(tool - kernel / 1e6) <= slack,
-                     f"{kernel / 1e6:.3f} s +- {slack:.2f} (/proc/pressure/io over the window)", f"+{tool:.3f} s",
-                     SOURCE)
+        for metric, field in (("node_pressure_io_waiting_seconds_total", "some_us"),
+                              ("node_pressure_io_stalled_seconds_total", "full_us")):
+            tool = bv[metric] - av[metric]
+            bound = (bracket.change(samples, a_psi, b_psi, lambda s, f=field: getattr(s.pressure, f))
+                     if a_psi and b_psi else None)
+            if bound is None:
+                ev.check(f"{p}{metric}", False, "its reads of /proc/pressure/io inside the window",
+                         "not bracketed", SOURCE)
+                continue
+            ev.check(f"{p}{metric}", bound.holds(tool * 1e6, 1.0),
+                     f"{bound.lo / 1e6:.6f}..{bound.hi / 1e6:.6f} s: /proc/pressure/io's total sampled around its "
+                     "two reads", f"+{tool:.6f} s", SOURCE)
 
 
 WITNESS = NodeExporter()

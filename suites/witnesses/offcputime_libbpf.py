@@ -29,9 +29,11 @@ class OffcputimeLibbpf(OffcputimeWitness):
               "(an equality, though --help says bitmask)")
 
     def wait_ready(self, guest, proc) -> None:
-        """It prints nothing until stopped: ready once its BPF link exists."""
+        """It prints nothing until stopped: ready once its BPF link exists (its own,
+        or its child's: a build that runs the tool under a wrapper)."""
         deadline = time.monotonic() + self.ready_timeout
-        while guest.run(f"ls -l /proc/{proc.pid}/fd | grep -q bpf_link").rc != 0:
+        fds = f"for p in {proc.pid} $(pgrep -P {proc.pid}); do ls -l /proc/$p/fd; done 2>/dev/null"
+        while guest.run(f"{fds} | grep -q bpf_link").rc != 0:
             r = guest.poll(proc)
             if r.rc is not None or time.monotonic() > deadline:
                 raise OutputNotSeen(f"`{self.command()}` did not attach (rc {r.rc}): {r.stderr.strip()[-500:]}")

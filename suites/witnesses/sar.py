@@ -1,47 +1,51 @@
-"""sysstat `sar -q 1` (its sadc writing a data file, read back with `sadf -j -- -q`):
-`blocked` each second, which sysstat reads from /proc/stat's procs_blocked
-(sysstat 12.6.1 rd_stats.c read_loadavg(); json_stats.c json_print_queue_stats())."""
+"""sysstat `sar -q 1`: each second its `blocked` (procs_blocked of /proc/stat)
+and ldavg-1/5/15 (/proc/loadavg), as read by the sadc it starts (sysstat 12.6.1
+rd_stats.c read_loadavg(); pr_stats.c print_queue_stats()). Its own printed
+lines are judged, the record time to the second (S_TIME_FORMAT=ISO). Stopped
+with SIGINT it prints the averages and exits 0 (sar.c int_handler())."""
 
 from __future__ import annotations
 
-import itertools
-import json
+from suites.watch import cpushare, loadavg, reads
+from suites.watch.tools import ToolWitness, epoch_of_clock, timed
 
-from suites.watch import cpushare
-from suites.watch.tools import ToolWitness, epoch_of_datetime
-
-SOURCE = "sysstat 12.6.1 rd_stats.c read_loadavg(): blocked = procs_blocked of /proc/stat"
-_files = itertools.count(1)
+SOURCE = "sysstat 12.6.1 rd_stats.c read_loadavg(): blocked = procs_blocked of /proc/stat; ldavg from /proc/loadavg"
 
 
-def parse(text: str) -> list[tuple[float, int]]:
-    stats = json.loads(text)["sysstat"]["hosts"][0]["statistics"]
-    return [(epoch_of_datetime(f"{s['timestamp']['date']} {s['timestamp']['time']}"), s["queue"]["blocked"])
-            for s in stats if "queue" in s]
+def parse(text: str, near: float) -> list[tuple[float, dict]]:
+    """(epoch, {column: value}) per report line."""
+    names, rows = None, []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) > 2 and parts[1] == "runq-sz":
+            names = parts[1:]
+        elif names and len(parts) == len(names) + 1 and parts[0][:2].isdigit() and ":" in parts[0]:
+            rows.append((epoch_of_clock(parts[0], near), dict(zip(names, map(float, parts[1:]), strict=True))))
+    return rows
 
 
 class Sar(ToolWitness):
     name = "sar"
-    title = "sysstat sar -q (blocked)"
+    title = "sysstat sar -q (blocked, ldavg)"
     order = 240
     package = "sysstat"
-    programs = ("sar", "sadf")
+    programs = ("sar",)
+    reads_what = ("stat", "loadavg")
+    exit_source = "sysstat 12.6.1 sar.c int_handler(): averages, exit 0"
+    stamp_lag = reads.BEFORE
 
     def command(self, run) -> str:
-        run.scratch["sar-file"] = f"/tmp/iowitness-sar-{next(_files)}"
-        return f"{self.program} -q -o {run.scratch['sar-file']} 1"
+        return f"{self.program} -q 1"
 
     def parse(self, result, run):
-        out = run.guest.run(f"env TZ=UTC sadf -j {run.scratch['sar-file']} -- -q; rm -f {run.scratch['sar-file']}",
-                            check=True)
-        return parse(out.stdout)
+        return parse(result.stdout, run.wall(run.window_open or run.started))
 
-    def judge(self, ev, seen) -> None:
-        start, end = seen.wall_window
-        rows = seen.mine
-        # Each record is a reading of procs_blocked at its time: those inside the window.
-        chosen = [b for t, b in rows if start <= t and t + 1 <= end]
-        cpushare.blocked(ev, seen, "sar -q", chosen, SOURCE)
+    def judge_output(self, ev, seen, ts) -> None:
+        rows = ts.parsed
+        blocked = timed(seen, [(t, int(r["blocked"])) for t, r in rows])
+        cpushare.blocked(ev, seen, "sar -q blocked", [(r.end, r.says) for r in blocked], SOURCE)
+        loads = timed(seen, [(t, (r["ldavg-1"], r["ldavg-5"], r["ldavg-15"])) for t, r in rows], what="loadavg")
+        loadavg.judge_tool(ev, seen, "sar -q ldavg", [(r.end, r.says) for r in loads], SOURCE)
 
 
 WITNESS = Sar()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -54,6 +55,11 @@ def tool_versions() -> dict:
         else:
             ver = _version(["dpkg-query", "-W", "-f=${Version}", w.package])
         out[w.name] = {"program": w.program, "package": w.package, "version": ver, "own_build": w.overridden}
+        if w.overridden:
+            try:
+                out[w.name]["sha256"] = hashlib.sha256(Path(w.program).read_bytes()).hexdigest()
+            except OSError as e:
+                out[w.name]["sha256"] = f"unreadable: {e.strerror}"
     return out
 
 

@@ -56,6 +56,7 @@ class Case:
     status: str | None = None  # that error's outcome: FAIL, MISS or ERROR (harness/faults.py)
     seconds: float = 0.0
     properties: dict = field(default_factory=dict, compare=False)
+    xfailed: bool = False  # skipped as an expected failure (a strict xfail that failed as documented)
 
     @property
     def lost_guest(self) -> bool:
@@ -137,17 +138,19 @@ def _cases(junit: Path) -> list[Case]:
         if not tc.get("name"):  # a test a signal interrupted, in runs written before the plugin drops it
             continue
         props = {p.get("name"): p.get("value") for p in tc.iter("property")}
-        verdict, message = "passed", ""
+        verdict, message, xfailed = "passed", "", False
         for tag, v in _OUTCOMES:
             el = tc.find(tag)
             if el is not None:
                 verdict, message = v, el.get("message") or ""
+                xfailed = tag == "skipped" and el.get("type") == "pytest.xfail"
                 break
         failed = verdict in ("failed", "error")
         file = tc.get("file") or tc.get("classname", "").replace(".", "/") + ".py"
         cases.append(Case(file, tc.get("name", ""), props.get("kernel"), props.get("kernel_version"), verdict,
                           _first_line(message), props.get("fault") if failed else None,
-                          props.get("fault_status") if failed else None, float(tc.get("time") or 0), props))
+                          props.get("fault_status") if failed else None, float(tc.get("time") or 0), props,
+                          xfailed))
     return cases
 
 

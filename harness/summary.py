@@ -56,9 +56,10 @@ def markdown(run: Run) -> str:
     mats = agreement.matrices(run)
     if mats:
         lines += ["", "## Agreement: what each witness said of each wait", "",
-                  "agrees / disagrees (its number is not what the kernel's rule and its own computation give) / "
-                  "blind (it cannot see the wait, by its design) / n/a (it did not run); why in the evidence below.",
-                  ""]
+                  agreement.LEGEND + "; why in the evidence below.", ""]
+        builds = agreement.own_builds(run)
+        if builds:
+            lines += ["Tools run from a user's build (--tool):", ""] + [f"- {b}" for b in builds] + [""]
         for m in mats.values():
             lines += [agreement.markdown(m)]
     bad = not_passed(cases)
@@ -116,10 +117,12 @@ def page(run: Run) -> str:
     out.append("</table>")
     mats = agreement.matrices(run)
     if mats:
-        out.append("<h2 id='agreement'>Agreement: what each witness said of each wait</h2><p>agrees / disagrees "
-                   "(its number is not what the kernel's rule and its own computation give) / blind (it cannot see "
-                   "the wait, by its design) / n/a (it did not run). Hover a cell for why; the rows are in the "
-                   "evidence below.</p>")
+        out.append("<h2 id='agreement'>Agreement: what each witness said of each wait</h2><p>"
+                   + html.escape(agreement.LEGEND) + ". Hover a cell for why; the rows are in the evidence below.</p>")
+        builds = agreement.own_builds(run)
+        if builds:
+            out.append("<p>Tools run from a user's build (--tool):</p><ul>"
+                       + "".join(f"<li>{html.escape(b)}</li>" for b in builds) + "</ul>")
         out += [agreement.page(m) for m in mats.values()]
     bad = not_passed(cases)
     if bad:

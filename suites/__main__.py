@@ -3,7 +3,7 @@
     python -m suites reproduce --list
     python -m suites reproduce NAME [--kernel K ...] [--shell] [-- PYTEST_ARGS]
     python -m suites tools [--kernel K ...] [--tool NAME=PATH ...] [-- PYTEST_ARGS]
-    python -m suites plant-bug NAME [--kernel K ...]    # the tools suite catches a broken build
+    python -m suites plant-bug NAME... | --all | --list [--kernel K ...]   # lying builds of the tools, caught
     python -m suites summary RUN_DIR        # results/<run>/summary.md and .html
     python -m suites compare RUN_A RUN_B [--pair KA=KB]
     python -m suites kcidb RUN_DIR [-o FILE]
@@ -112,6 +112,8 @@ def tools(args, extra: list[str]) -> int:
     if isinstance(run, int):
         return run
     print()
+    for b in agreement.own_builds(run):
+        print(f"your build: {b}")
     for m in agreement.matrices(run).values():
         print(agreement.text(m))
     code = exit_code(run.cases)
@@ -139,8 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--tool", action="append", default=[], metavar="NAME=PATH",
                    help="run your build of a tool instead of the packaged one")
     t.add_argument("--results-dir", default=str(REPO / "results"))
-    b = sub.add_parser("plant-bug", help="copy a script tool with a planted bug; show the tools suite catch it")
-    b.add_argument("name")
+    b = sub.add_parser("plant-bug", help="run lying builds of the tools (suites/tools/mutants/); show each caught")
+    b.add_argument("name", nargs="*")
+    b.add_argument("--all", action="store_true", help="the whole corpus; the table goes to suites/tools/mutants.md")
+    b.add_argument("--list", action="store_true")
+    b.add_argument("--no-packaged", action="store_true", help="leave out the run of the packaged tools")
     b.add_argument("--kernel", action="append", default=[])
     b.add_argument("--results-dir", default=str(REPO / "results"))
     s = sub.add_parser("summary", help="write a run's summary.md and summary.html")
@@ -159,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         return tools(args, extra)
     if args.cmd == "plant-bug":
         from suites import planted
-        return planted.main(args.name, args.kernel, Path(args.results_dir))
+        return planted.main(args.name, args.all, args.kernel, Path(args.results_dir), listing=args.list,
+                            packaged=not args.no_packaged)
     if args.cmd == "summary":
         return summary.main([args.run])
     if args.cmd == "compare":

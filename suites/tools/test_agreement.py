@@ -8,7 +8,10 @@ them; the waits they did not are observed here, all on the first test that needs
 one (baseline, each wait's hold, every witness), so the tools that are stopped to
 be read (the offcputime tools) trace them in one go. A tool that is not
 installed skips with why; a tool that cannot see a wait by design passes on rows
-saying so (the agreement matrix calls it blind).
+saying so (the agreement matrix calls it blind). Where a tool contradicts its own
+documentation (suites/agreement.py KNOWN), the rows saying so are left to a test
+of their own, a strict xfail: the matrix says "known" with the reference, and a
+release that fixes it fails that test as an unexpected pass ("fixed").
 
     python -m suites tools [--kernel K ...]     # these tests, then the matrix per kernel
 """
@@ -19,7 +22,7 @@ import pytest
 
 from harness.plugin.guests import kernel_of
 from suites import agreement
-from suites.agreement import MATRIX
+from suites.agreement import KNOWN, MATRIX
 from suites.holds import HOLD_FIXTURES, Scene, uring_idle_class
 from suites.waits import URING_IDLE_IOWAIT
 from suites.watch.evidence import Evidence
@@ -37,7 +40,7 @@ def observe_missing(request, guest, block_once, hz, store) -> None:
     yet (and that it can show), in one scene, judged by every witness."""
     kernel = guest.kernel.name
     needed = {it.callspec.params["case"].name for it in request.session.items
-              if it.originalname == "test_tool" and kernel_of(it) == kernel}
+              if it.originalname in ("test_tool", "test_documented_disagreement") and kernel_of(it) == kernel}
     missing = [c for c in MATRIX if c.name in needed and (kernel, c.name) not in store.seen and not c.unmet(guest)]
     if not missing:
         return
@@ -56,7 +59,15 @@ def observe_missing(request, guest, block_once, hz, store) -> None:
 
 @pytest.mark.parametrize("case", [c.param() for c in MATRIX])
 @pytest.mark.parametrize("tool", TOOLS, ids=[w.name for w in TOOLS])
-def test_tool(tool, case, guest, block_once, hz, request, evidence):
+def test_tool(tool, case, guest, block_once, hz, request, evidence, record_property):
+    cell_rows(tool, case, guest, block_once, hz, request, evidence, record_property)
+    evidence.require()
+
+
+def cell_rows(tool, case, guest, block_once, hz, request, evidence, record_property) -> None:
+    """The tool's rows about the wait on this guest's kernel, into the test's evidence."""
+    record_property("tool", tool.name)
+    record_property("wait", case.name)
     why = case.unmet(guest)
     if why:
         pytest.skip(why)
@@ -73,9 +84,29 @@ def test_tool(tool, case, guest, block_once, hz, request, evidence):
     rows = store.rows.get((kernel, case.name, tool.name), [])
     with evidence.tagged(tool.name, case.name, title=tool.title, kind=tool.kind, order=tool.order):
         for r in rows:
-            evidence.check(r.witness, r.ok, r.predicted, r.observed, r.source, blind=r.blind)
+            evidence.check(r.witness, r.ok, r.predicted, r.observed, r.source, blind=r.blind, known=r.known)
     why = store.absent.get((kernel, case.name, tool.name))
     if not rows and why:
         pytest.skip(f"{tool.name} on {case.name}: {why}")
     assert rows, f"{tool.name} wrote no row about {case.name} on {kernel}"
-    evidence.require()
+
+
+def _known_params():
+    cases = {c.name: c for c in MATRIX}
+    tools = {w.name: w for w in TOOLS}
+    return [pytest.param(tools[t], cases[w], id=f"{t}-{cases[w].id}",
+                         marks=pytest.mark.xfail(strict=True, reason=f"documented disagreement: {why}"))
+            for (t, w), why in KNOWN.items() if t in tools and w in cases]
+
+
+@pytest.mark.parametrize(("tool", "case"), _known_params())
+def test_documented_disagreement(tool, case, guest, block_once, hz, request, evidence, record_property):
+    """The rows where the tool does not do what its own documentation says
+    (each names the upstream reference): expected to fail; a release that
+    fixes it passes them, and this strict xfail fails as XPASS."""
+    cell_rows(tool, case, guest, block_once, hz, request, evidence, record_property)
+    evidence.required = True  # asserted here, the known rows only: test_tool asserts the rest
+    known = [r for r in evidence.rows if r.known]
+    assert known, f"{tool.name} on {case.name}: no row of the documented disagreement"
+    bad = [r for r in known if not r.ok]
+    assert not bad, "still as documented upstream: " + "; ".join(f"{r.witness}: {r.observed}" for r in bad)

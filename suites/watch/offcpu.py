@@ -45,12 +45,16 @@ def parse(text: str) -> list[Sleep]:
 
 
 def spawn_kept_bpftrace(guest: Guest, program, headers: tuple[str, ...], args: str = "",
-                        attach_timeout: float = 300):
+                        attach_timeout: float = 300, ring_pages: int = 0):
     """A bpftrace program kept for the guest's life, off the tasks' CPU, once it
     prints READY. Without BTF (source builds leave it off) it learns the kernel's
-    types from `headers` (lib/modules/<release>/build, published with the build)."""
+    types from `headers` (lib/modules/<release>/build, published with the build).
+    `ring_pages`: its perf ring buffer per CPU (BPFTRACE_PERF_RB_PAGES, 64 by
+    default), for a program whose events come in bursts."""
     include = "" if probes.has_btf(guest) else "".join(f"--include {h} " for h in headers)
-    proc = guest.spawn(f"exec taskset -c {tool_cpus(guest)} bpftrace -B line {include}{program} {args}", keep=True)
+    env = f"env BPFTRACE_PERF_RB_PAGES={ring_pages} " if ring_pages else ""
+    proc = guest.spawn(f"exec taskset -c {tool_cpus(guest)} {env}bpftrace -B line {include}{program} {args}",
+                       keep=True)
     with budget.spend(budget.TRACER):
         guest.wait_for_output(proc, "READY", timeout=attach_timeout)
     return proc

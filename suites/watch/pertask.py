@@ -66,13 +66,14 @@ class DelaySteps:
 
 
 def steps(seen, pid: int) -> DelaySteps:
-    """The task's steps in this hold: the wake-up as the kernel traced it where the
-    tool's reads came with it (suites/watch/reads.py), else the WOKE stamp."""
+    """The task's steps in this hold: its wake-ups between the window's end and its
+    WOKE stamp as the kernel traced them where the tool's reads came with them
+    (suites/watch/reads.py), else that whole stretch."""
     from suites.watch import reads
     h = seen.hold
     go, first, last = h.run.go, h.window.before, h.window.after
     closed = last.t - last.spread / 2
-    wake = reads.woken(list(getattr(seen.mine, "reads", ())), pid, closed)
+    wake = reads.woken(list(getattr(seen.mine, "reads", ())), pid, closed, h.slept[pid][1])
     woke_lo, woke = (wake.lo, wake.hi) if wake else (closed, h.slept[pid][1])
     return DelaySteps(go.t + go.spread / 2, first.t - first.spread / 2, closed, woke, go.tasks[pid].blkio_ticks,
                       first.tasks[pid].blkio_ticks, h.reports[pid].blkio_ticks, woke_lo)

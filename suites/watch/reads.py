@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fixtures import TRACERS
 from suites.watch.offcpu import spawn_kept_bpftrace
 from vm import probes
-from vm.errors import AgentError
+from vm.errors import AgentError, OutputNotSeen
 from vm.guest import Guest
 
 PROGRAM = TRACERS / "tool_reads.bt"
@@ -67,10 +67,15 @@ def by_program(reads: list[Read], pid: int) -> list[Read]:
     return [r for r in reads if pid in (r.tgid, r.ppid, r.gppid) and r.tgid != r.task]
 
 
-def woken(reads: list[Read], task: int, after: float) -> Instant | None:
-    """When the kernel woke `task` first after `after`: sched_waking to sched_wakeup."""
-    got = sorted((r for r in reads if r.what == "wake" and r.task == task and r.t0 > after), key=lambda r: r.t0)
-    return Instant(got[0].t0, got[0].t1) if got else None
+def woken(reads: list[Read], task: int, after: float, before: float) -> Instant | None:
+    """When the kernel woke `task` between `after` and `before`: from the first
+    wake-up's sched_waking to the last one's sched_wakeup. A wait may be woken more
+    than once before it ends (sched_wakeup fires for a task still on its runqueue,
+    and a waiter that finds its condition false sleeps again), and each wake-up
+    that ends a sleep in in_iowait adds that sleep's delay."""
+    got = sorted((r for r in reads if r.what == "wake" and r.task == task and after < r.t0 and r.t1 <= before),
+                 key=lambda r: r.t0)
+    return Instant(got[0].t0, got[-1].t1) if got else None
 
 
 def rounds(reads: list[Read], what: str, task: int = 0) -> list[Instant]:
@@ -142,7 +147,9 @@ class ReadTracer:
     def __init__(self, guest: Guest):
         self.guest = guest
         agent = guest.sh("echo $PPID").strip()  # the agent runs commands as `sh -c`: its own reads are not a tool's
-        self.proc = spawn_kept_bpftrace(guest, PROGRAM, ("linux/sched.h",), agent)
+        # Reads and wake-ups come in bursts (eight tasks woken within 15 ms lost one
+        # wake-up's event with the default 64 pages).
+        self.proc = spawn_kept_bpftrace(guest, PROGRAM, ("linux/sched.h",), agent, ring_pages=512)
         self._offset = 0
         self._reads: list[Read] = []
         self._tail = b""
@@ -172,6 +179,7 @@ class ReadTracer:
 
 
 _tracers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_failed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # guest -> why it would not attach
 
 
 def unavailable(guest: Guest) -> str | None:
@@ -189,8 +197,15 @@ def unavailable(guest: Guest) -> str | None:
 
 
 def tracer(guest: Guest) -> ReadTracer:
-    """The guest's read tracer, attached on first use."""
+    """The guest's read tracer, attached on first use. One that would not attach
+    is not tried again on this guest (every tool witness asks for it)."""
+    if guest in _failed:
+        raise OutputNotSeen(_failed[guest])
     t = _tracers.get(guest)
     if t is None or not t.alive():
-        t = _tracers[guest] = ReadTracer(guest)
+        try:
+            t = _tracers[guest] = ReadTracer(guest)
+        except OutputNotSeen as e:
+            _failed[guest] = f"the read tracer (fixtures/tracers/tool_reads.bt) did not attach: {e}"
+            raise
     return t

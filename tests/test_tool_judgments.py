@@ -1,0 +1,185 @@
+"""The tools' judgments without a guest: the pieces (when a tool read what it
+reports, the brackets around its reads, a task's delay steps) on made-up
+figures, and whole holds captured from a debian-6.12 guest (tests/data/holds/,
+suites/watch/capture.py) judged again: as the packaged tools printed them every
+row holds, and rewritten by a lying build (suites/tools/mutants/lie.py) the row
+named for the lie fails."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from suites.tools.mutants import BY_NAME, CORPUS
+from suites.watch import bracket, capture, pertask, reads
+from suites.watch.bracket import Bounds
+from suites.watch.reads import AFTER, BEFORE, Instant
+
+HOLDS = Path(__file__).parent / "data" / "holds"
+WALL = 1_000.0  # wall clock minus monotonic in the made-up readings
+
+
+def _lie_module():
+    spec = importlib.util.spec_from_file_location("lie", Path(__file__).parents[1] / "suites/tools/mutants/lie.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+LIE = _lie_module()
+
+
+def test_reads_parsed_and_grouped_into_readings():
+    text = ("Attaching 14 probes...\nREADY\nstat 40 40 1 0 1000000000 1000100000\n"
+            "stat 40 41 1 0 1050000000 1050200000\nstat 40 40 1 0 2000000000 2000100000\n"
+            "pstat 40 40 1 77 2000000000 2000500000\npstat 77 77 1 77 2100000000 2100500000\n"
+            "stat 90 90 40 0 3000000000 3000100000\nstat 91 91 2 0 3000000000 3000100000\n"
+            "stat 92 92 91 0 4000000000 4000100000 40\n")
+    got = reads.parse(text)
+    assert len(got) == 8
+    mine = reads.by_program(got, 40)
+    assert len(mine) == 6  # its child 90 and grandchild 92 in, 91 out, task 77 reading itself out
+    assert reads.rounds(mine, "stat") == [Instant(1.0, 1.0502), Instant(2.0, 2.0001), Instant(3.0, 3.0001),
+                                          Instant(4.0, 4.0001)]
+    assert reads.rounds(mine, "pstat", 77) == [Instant(2.0, 2.0005)]
+
+
+def _readings(starts):
+    return [Instant(t, t + 0.001) for t in starts]
+
+
+def test_a_stamp_taken_before_the_read_fits_that_read_only():
+    readings = _readings([0.95, 1.95, 2.95])  # reads just before each second ends
+    # mpstat takes the time, then reads: its report stamped 1000 comes from 0.95
+    assert reads.place([1000.0, 1001.0, 1002.0], readings, WALL, BEFORE) == [0, 1, 2]
+
+
+def test_the_start_is_where_the_stamps_lie_nearest_their_reads():
+    """iostat -y prints nothing for its first read; read at .7, stamped after: its
+    first report's stamp also fits the read before (0.7 + 0.5 s of lag)."""
+    readings = _readings([0.7, 1.7, 2.7, 3.7])
+    assert reads.place([1001.0, 1002.0, 1003.0], readings, WALL, AFTER) == [1, 2, 3]
+
+
+def test_a_report_left_out_leaves_its_read_unreported():
+    readings = _readings([0.2, 1.2, 2.2, 3.2, 4.2])
+    assert reads.place([1000.0, 1001.0, 1003.0, 1004.0], readings, WALL, BEFORE) == [0, 1, 3, 4]
+
+
+def test_a_stamp_no_read_fits_is_not_placed():
+    assert reads.place([1000.0, 1007.0], _readings([0.2, 1.2]), WALL, BEFORE) == [0, None]
+
+
+class _Snap:
+    def __init__(self, t, value, spread=0.02):
+        self.t, self.value, self.spread = t, value, spread
+
+
+def test_a_counters_change_is_between_the_inner_and_the_outer_bracket():
+    samples = [_Snap(t, v) for t, v in ((0.0, 0), (0.3, 30), (0.6, 60), (0.9, 90), (1.2, 120), (1.5, 150))]
+    b = bracket.change(samples, Instant(0.4, 0.41), Instant(1.0, 1.01), lambda s: s.value)
+    assert b == Bounds(90 - 60, 120 - 30)
+    assert bracket.change(samples, Instant(0.4, 0.41), Instant(1.6, 1.6), lambda s: s.value) is None  # after the last
+
+
+def test_a_share_grows_with_its_part_and_falls_with_the_rest():
+    fields = {"iowait": Bounds(80, 95), "idle": Bounds(0, 2), "system": Bounds(1, 4)}
+    b = bracket.share(("iowait",), ("iowait", "idle", "system"), fields)
+    assert b.lo == pytest.approx(100 * 80 / 86) and b.hi == pytest.approx(100 * 95 / 96)
+
+
+def test_a_tasks_delay_steps():
+    st = pertask.DelaySteps(go=10.0, opened=11.0, closed=17.0, woke=20.0, G=2, A=3, B=903)
+    assert st.change(Instant(9.0, 9.1), Instant(9.9, 10.0)) == Bounds(0, 0)  # stopped at the gate
+    assert st.change(Instant(10.2, 10.3), Instant(10.8, 10.9)) == Bounds(0, 1)  # its page-ins as it starts
+    assert st.change(Instant(12.0, 12.1), Instant(16.0, 16.1)) == Bounds(0, 0)  # the wait: nothing added
+    assert st.change(Instant(16.0, 16.1), Instant(21.0, 21.1)) == Bounds(900, 900)  # the wake: all of it
+    assert st.change(Instant(18.0, 18.1), Instant(19.0, 19.1)) == Bounds(0, 900)  # after the window, before WOKE
+    assert st.change(None, Instant(21.0, 21.1)) == Bounds(903, 903)  # atop's first sample: since birth
+
+
+def test_iotop_io_percent_is_capped_and_zero_in_a_tasks_first_frame():
+    st = pertask.DelaySteps(go=10.0, opened=11.0, closed=17.0, woke=20.0, G=0, A=0, B=900)
+    predict = pertask.io_percent(100, 0.005, 0.25)
+    assert predict(st, None, Instant(12.0, 12.0)) == Bounds(0, 0.005)
+    wake = predict(st, Instant(16.5, 16.5), Instant(20.5, 20.5))
+    assert wake.lo == pytest.approx(99.995) and wake.hi == pytest.approx(100.005)
+    waiting = predict(st, Instant(13.0, 13.0), Instant(14.0, 14.0))
+    assert waiting.lo == 0 and 1.0 < waiting.hi < 1.4  # under one tick over ~1 s
+
+
+# -- captured holds -----------------------------------------------------------------
+
+def _hold(wait: str, hog: bool = False) -> Path:
+    name = "".join(c if c.isalnum() else "_" for c in wait) + ("_hog" if hog else "") + ".json.gz"
+    return HOLDS / name
+
+
+CAPTURED = sorted(HOLDS.glob("*.json.gz"))
+
+
+@pytest.mark.parametrize("path", CAPTURED, ids=[p.name.split(".")[0] for p in CAPTURED])
+def test_the_packaged_tools_agree_on_a_captured_hold(path):
+    ev = capture.judge_tools(path)
+    bad = [f"{r.witness}: {r.observed[:300]}" for r in ev.rows if not r.ok and not r.known]
+    assert ev.rows and not bad, bad
+
+
+def _rewriting(name: str):
+    fn = LIE.LIES.get(name, lambda line, st: line)
+    silent, crash = name in LIE.SILENT, LIE.CRASH_AFTER.get(name)
+
+    def rewrite(text: str) -> str:
+        state, out = {}, []
+        for line in text.splitlines(keepends=True):
+            if silent:
+                continue
+            new = fn(line.rstrip("\n") if name.startswith("node_exporter-") else line, state)
+            if new is not None:
+                out.append(new + ("\n" if name.startswith("node_exporter-") else ""))
+            if crash and len(out) >= crash:
+                break
+        return "".join(out)
+    return rewrite
+
+
+# Lies that rewrite text alone: not those that read the guest's tasks as they go,
+# nor crashes (their exit status is the point), nor the offcputime tools (judged
+# once per guest, not per hold).
+REPLAYED = [m.name for m in CORPUS if m.name in LIE.LIES and "while-d" not in m.name and "leaves-out-d" not in m.name
+            and "offcputime" not in m.name] + sorted(LIE.SILENT - {"offcputime-libbpf-no-output"})
+
+
+@pytest.mark.parametrize("name", REPLAYED)
+def test_a_lying_build_fails_the_row_named_for_it(name):
+    m = BY_NAME[name]
+    path = _hold(m.wait.replace(", hog on its CPU", ""), hog=m.wait.endswith("hog on its CPU"))
+    if not path.exists():
+        pytest.skip(f"no captured hold of {m.wait}")
+    ev = capture.judge_tools(path, rewrite={m.tool: _rewriting(name)}, only=(m.tool,))
+    failed = [r.witness for r in ev.rows if not r.ok and not r.known]
+    assert any(m.row in label for label in failed), f"{name}: failed rows {failed}"
+
+
+def test_the_matrix_never_hides_a_failed_test_and_names_known_disagreements():
+    from harness.agreement import DISAGREES, ERROR, FIXED, KNOWN, Matrix
+    from harness.runs import Case
+
+    def case(verdict, message=""):
+        return Case("suites/tools/test_agreement.py", "t", "k", "v", verdict, message)
+
+    m = Matrix("k")
+    ok = {"ok": True, "witness": "w", "predicted": "p", "observed": "o"}
+    known = {"ok": False, "witness": "atop D count as documented", "predicted": "3..3", "observed": "64",
+             "known": "atop#256"}
+    m.rows[("a", "tool")] = [ok]
+    m.tests[("a", "tool")] = [case("failed", "tool wrote no row about a on k")]
+    m.tests[("b", "tool")] = [case("error", "channel lost")]
+    m.rows[("c", "tool")] = [ok, known]
+    m.tests[("c", "tool")] = [case("passed"), case("skipped")]
+    m.rows[("d", "tool")] = [ok]
+    m.tests[("d", "tool")] = [case("failed", "[XPASS(strict)] documented disagreement")]
+    assert [m.cell(w, "tool")[0] for w in "abcd"] == [DISAGREES, ERROR, KNOWN, FIXED]
+    assert "atop#256" in m.cell("c", "tool")[1]

@@ -203,13 +203,13 @@ def main(names: list[str], every: bool, kernels: list[str], results_dir: Path, l
         return 2
     t0 = time.monotonic()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds through _pytest(): its run stops too
-    outcomes, baseline = run_corpus(chosen, kernels, results_dir, packaged)
+    # Its runs in a directory of their own: each is told from the others by
+    # appearing there, which another pytest session writing to results/ must not upset.
+    out = results_dir / f"lies-{time.strftime('%Y%m%d-%H%M%S')}"
+    outcomes, baseline = run_corpus(chosen, kernels, out, packaged)
     seconds = time.monotonic() - t0
     text = table(outcomes, baseline, _commit(), seconds)
     print("\n" + text)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = results_dir / f"lies-{stamp}"
-    out.mkdir(parents=True, exist_ok=True)
     (out / "lies.md").write_text(text)
     junit(outcomes, out / "lies.junit.xml")
     (out / "lies.json").write_text(json.dumps([{"lie": o.mutant.name, "kernel": o.kernel, "run": o.run,

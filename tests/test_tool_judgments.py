@@ -183,3 +183,22 @@ def test_the_matrix_never_hides_a_failed_test_and_names_known_disagreements():
     m.tests[("d", "tool")] = [case("failed", "[XPASS(strict)] documented disagreement")]
     assert [m.cell(w, "tool")[0] for w in "abcd"] == [DISAGREES, ERROR, KNOWN, FIXED]
     assert "atop#256" in m.cell("c", "tool")[1]
+
+
+def test_a_lie_is_caught_only_by_its_test_failing_on_its_row():
+    from harness.runs import Case, Run
+    from suites.planted import judge, rounds
+    m = BY_NAME["vmstat-b-doubled"]
+    name = f"test_tool[k-{m.test_id}]"
+    node = f"suites/tools/test_agreement.py::{name}"
+
+    def run(verdict, rows):
+        case = Case("suites/tools/test_agreement.py", name, "k", "v", verdict, "", properties={"tool": "vmstat"})
+        return Run(Path("r"), (case,), {}, ({"title": node, "rows": rows},))
+
+    right = [{"witness": "O_DIRECT read: vmstat b", "ok": False, "by": "vmstat"}]
+    other = [{"witness": "O_DIRECT read: vmstat %wa on all CPUs", "ok": False, "by": "vmstat"}]
+    assert judge(m, "k", run("failed", right)).caught
+    assert not judge(m, "k", run("failed", other)).caught  # failed, but not for the reason it names
+    assert not judge(m, "k", run("error", right)).caught  # an error is not a catch
+    assert [len(r) for r in rounds(list(CORPUS))] == [13, 13, 13, 13]  # one lie per tool per run

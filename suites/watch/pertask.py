@@ -151,18 +151,27 @@ def delays(ev, seen, tool: str, field: str, reports: list[TaskReport], readings:
              f"read but not reported: {unseen}" if unseen else "all reported", source)
 
 
-def task_reports(seen, lines: dict[int, list[tuple[float, float | None]]], what: str):
+def task_reports(seen, lines: dict[int, list[tuple[float, float | None]]], what: str, every_read: bool = False):
     """Each task's printed lines ((stamp, value) in order) paired with the tool's
     reads of that task (`what`: pstat or taskstats): per task, a TaskReport per
     line in the same order (None where its stamp fits no read), and every reading
     per task. A line placed on the task's first reading counts from its birth
-    (atop's first sample of a new task); others from the reading before."""
+    (atop's first sample of a new task); others from the reading before.
+
+    `every_read`: the tool prints one line per read of the task, from its first
+    (atop: each sample lists every process), so where the counts match and each
+    stamp precedes its read, the n-th line is the n-th reading, however long the
+    tool took between stamp and read; otherwise the stamps place them."""
     from suites.watch import reads
     readings = {pid: reads.rounds(list(seen.mine.reads), what, pid) for pid in seen.hold.pids}
     out: dict[int, list[TaskReport | None]] = {}
+    off = seen.hold.run.wall_offset
     for pid, rows in lines.items():
         rd = readings.get(pid, [])
-        where = reads.place([t for t, _ in rows], rd, seen.hold.run.wall_offset, seen.mine.lag)
+        if every_read and len(rows) == len(rd) and all(t <= r.hi + off for (t, _), r in zip(rows, rd, strict=True)):
+            where: list[int | None] = list(range(len(rd)))
+        else:
+            where = reads.place([t for t, _ in rows], rd, off, seen.mine.lag)
         out[pid] = [None if j is None else TaskReport(pid, rd[j - 1] if j >= 1 else None, rd[j], value)
                     for (_, value), j in zip(rows, where, strict=True)]
     return out, readings

@@ -1,7 +1,8 @@
 """The tools' judgments without a guest: the pieces (when a tool read what it
 reports, the brackets around its reads, a task's delay steps) on made-up
 figures, and whole holds captured from a debian-6.12 guest (tests/data/holds/,
-suites/watch/capture.py) judged again: as the packaged tools printed them every
+suites/watch/capture.py; debian_6_1_*: one from debian-6.1 in which the read
+tracer lost atop's first read of two tasks) judged again: as the packaged tools printed them every
 row holds, and rewritten by a lying build (suites/tools/mutants/lie.py) the row
 named for the lie fails."""
 

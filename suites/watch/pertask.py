@@ -151,29 +151,67 @@ def delays(ev, seen, tool: str, field: str, reports: list[TaskReport], readings:
              f"read but not reported: {unseen}" if unseen else "all reported", source)
 
 
-def task_reports(seen, lines: dict[int, list[tuple[float, float | None]]], what: str, every_read: bool = False):
+def task_reports(seen, lines: dict[int, list[tuple[float, float | None]]], what: str):
     """Each task's printed lines ((stamp, value) in order) paired with the tool's
     reads of that task (`what`: pstat or taskstats): per task, a TaskReport per
     line in the same order (None where its stamp fits no read), and every reading
     per task. A line placed on the task's first reading counts from its birth
-    (atop's first sample of a new task); others from the reading before.
-
-    `every_read`: the tool prints one line per read of the task, from its first
-    (atop: each sample lists every process), so where the counts match and each
-    stamp precedes its read, the n-th line is the n-th reading, however long the
-    tool took between stamp and read; otherwise the stamps place them."""
+    (atop's first sample of a new task); others from the reading before."""
     from suites.watch import reads
     readings = {pid: reads.rounds(list(seen.mine.reads), what, pid) for pid in seen.hold.pids}
     out: dict[int, list[TaskReport | None]] = {}
-    off = seen.hold.run.wall_offset
     for pid, rows in lines.items():
         rd = readings.get(pid, [])
-        if every_read and len(rows) == len(rd) and all(t <= r.hi + off for (t, _), r in zip(rows, rd, strict=True)):
-            where: list[int | None] = list(range(len(rd)))
-        else:
-            where = reads.place([t for t, _ in rows], rd, off, seen.mine.lag)
+        where = reads.place([t for t, _ in rows], rd, seen.hold.run.wall_offset, seen.mine.lag)
         out[pid] = [None if j is None else TaskReport(pid, rd[j - 1] if j >= 1 else None, rd[j], value)
                     for (_, value), j in zip(rows, where, strict=True)]
+    return out, readings
+
+
+# The hold's tasks have neighbouring pids, so a tool that reads every process in
+# pid order reads them within milliseconds of each other; this much apart, two
+# reads are not of one scan.
+SCAN_SPREAD_S = 0.5
+
+
+def sampled_reports(seen, lines: dict[int, list[tuple[int, float, float | None]]], what: str):
+    """task_reports() for a tool that lists every process in every sample, read in
+    one scan (atop): each task's lines as (sample number, stamp, value). The n-th
+    line of a task whose reads were all traced is its n-th read, however long the
+    tool took between stamp and read; those tasks give each sample's scan of the
+    hold's tasks, and a task whose read of a sample the tracer lost (a burst can
+    overflow its buffer) is placed between the scans before and after it. Falls
+    back to the stamps where no task gives a consistent scan."""
+    from suites.watch import reads
+    readings = {pid: reads.rounds(list(seen.mine.reads), what, pid) for pid in seen.hold.pids}
+    off = seen.hold.run.wall_offset
+    spans: dict[int, list[Instant]] = {}
+    for pid, rows in lines.items():
+        rd = readings.get(pid, [])
+        if rd and len(rows) == len(rd) and all(t <= x.hi + off for (_, t, _), x in zip(rows, rd, strict=True)):
+            for (k, _, _), x in zip(rows, rd, strict=True):
+                spans.setdefault(k, []).append(x)
+    scan = {k: Instant(min(x.lo for x in v), max(x.hi for x in v)) for k, v in spans.items()}
+    order = sorted(scan)
+    if not scan or any(scan[k].hi - scan[k].lo > SCAN_SPREAD_S for k in order) or \
+            any(scan[a].hi >= scan[b].lo for a, b in zip(order, order[1:], strict=False)):
+        return task_reports(seen, {pid: [(t, v) for _, t, v in rows] for pid, rows in lines.items()}, what)
+    out: dict[int, list[TaskReport | None]] = {}
+    for pid, rows in lines.items():
+        got: list[Instant | None] = []
+        for k, _, _ in rows:
+            if k not in scan:
+                got.append(None)
+                continue
+            near = [x for x in readings.get(pid, [])
+                    if scan[k].lo - SCAN_SPREAD_S <= x.lo and x.hi <= scan[k].hi + SCAN_SPREAD_S]
+            if near:
+                got.append(near[0])
+            else:  # not traced: read during scan k, after scan k-1 and before scan k+1
+                got.append(Instant(scan[k - 1].hi if k - 1 in scan else scan[k].lo - reads.BEFORE_SCAN_S,
+                                   scan[k + 1].lo if k + 1 in scan else scan[k].hi + reads.BEFORE_SCAN_S))
+        out[pid] = [None if x is None else TaskReport(pid, got[i - 1] if i >= 1 else None, x, value)
+                    for i, ((_, _, value), x) in enumerate(zip(rows, got, strict=True))]
     return out, readings
 
 

@@ -99,7 +99,8 @@ AFTER = (0.0, STAMP_NEAR_S)  # it reads, then takes the time
 EITHER = (-STAMP_NEAR_S, STAMP_NEAR_S)
 # atop stamps a sample as it begins it, then reads every process: its scan took up
 # to 1.2 s under TCG, so a task it reads last was read that long after the stamp.
-BEFORE_SCAN = (-1.5, 0.0)
+BEFORE_SCAN_S = 1.5
+BEFORE_SCAN = (-BEFORE_SCAN_S, 0.0)
 
 
 def overlap(stamp: float, reading: Instant, wall_offset: float, lag: tuple[float, float]) -> float:

@@ -99,8 +99,8 @@ class Atop(ToolWitness):
         # A process's last line, state E, comes from its exit (process accounting), not from a read.
         prg = {pid: [(t, f) for lab, t, q, f in rows if lab == "PRG" and q == pid and f["state"] != "E"]
                for pid in pids}
-        placed, readings = pertask.task_reports(seen, {pid: [(t, 0.0) for t, _ in v] for pid, v in prg.items()},
-                                                "pstat", every_read=True)
+        placed, readings = pertask.sampled_reports(
+            seen, {pid: [(f["sample"], t, 0.0) for t, f in v] for pid, v in prg.items()}, "pstat")
         pertask.listed(ev, seen, "atop", readings, pertask.flat(placed), SOURCE)
         # Its PRG lines of the tasks read inside the window, by the sample they belong to.
         inside: dict[int, list] = {}
@@ -136,9 +136,9 @@ class Atop(ToolWitness):
         doc = Bounds(mine, mine + d_others)
         ev.check(f"{p}atop D count as documented", bool(counts) and all(doc.holds(c) for c in counts),
                  f"{doc.lo:g}..{doc.hi:g}: the threads in D", shown, SOURCE, known=ATOP_IDLE_AS_D)
-        prc = {pid: [(t, float(f["blkdelay"])) for lab, t, q, f in rows if lab == "PRC" and q == pid
+        prc = {pid: [(f["sample"], t, float(f["blkdelay"])) for lab, t, q, f in rows if lab == "PRC" and q == pid
                      and f["state"] != "E"] for pid in pids}
-        delays, readings = pertask.task_reports(seen, prc, "pstat", every_read=True)
+        delays, readings = pertask.sampled_reports(seen, prc, "pstat")
         pertask.delays(ev, seen, "atop", "blkdelay", pertask.flat(delays), readings,
                        lambda st, a, b: st.change(a, b), SOURCE, unit=" ticks")
 

@@ -131,11 +131,8 @@ class NodeExporter(Witness):
             got = [x for x in ts.reads if x.what == what and t0 - offset <= x.t0 and x.t1 <= t1 - offset]
             return Instant(min(x.t0 for x in got), max(x.t1 for x in got)) if got else None
 
-        scrapes = []
-        for t0, t1, values in ts.parsed:
-            stat, psi = reading("stat", t0, t1), reading("psi", t0, t1)
-            if stat is not None and bracket.inside(samples, stat):
-                scrapes.append((stat, psi, values))
+        every = [(reading("stat", t0, t1), reading("psi", t0, t1), values) for t0, t1, values in ts.parsed]
+        scrapes = [x for x in every if x[0] is not None and bracket.inside(samples, x[0])]
         if len(scrapes) < 2:
             no_report(ev, seen, "node_exporter", SOURCE, len(ts.parsed))
             return
@@ -160,15 +157,18 @@ class NodeExporter(Witness):
         if w.before.text("/proc/pressure/io") is None or "node_pressure_io_waiting_seconds_total" not in av:
             ev.note(f"{seen.label or 'hold'}: node_pressure_io_*: not available (no /proc/pressure/io)")
             return
+        # A scrape reads /proc/stat, then /proc/pressure/io: the first and last scrapes
+        # whose PSI read the samples bracket, which need not be those of /proc/stat.
+        psi = [(r, v) for _, r, v in every if r is not None and bracket.inside(samples, r)]
+        if len(psi) < 2:
+            ev.check(f"{p}node_pressure_io_*", False, "two of its reads of /proc/pressure/io inside the window",
+                     f"{len(psi)} of {len(every)} scrapes", SOURCE)
+            return
+        (a_psi, av), (b_psi, bv) = psi[0], psi[-1]
         for metric, field in (("node_pressure_io_waiting_seconds_total", "some_us"),
                               ("node_pressure_io_stalled_seconds_total", "full_us")):
             tool = bv[metric] - av[metric]
-            bound = (bracket.change(samples, a_psi, b_psi, lambda s, f=field: getattr(s.pressure, f))
-                     if a_psi and b_psi else None)
-            if bound is None:
-                ev.check(f"{p}{metric}", False, "its reads of /proc/pressure/io inside the window",
-                         "not bracketed", SOURCE)
-                continue
+            bound = bracket.change(samples, a_psi, b_psi, lambda s, f=field: getattr(s.pressure, f))
             ev.check(f"{p}{metric}", bound.holds(tool * 1e6, 1.0),
                      f"{bound.lo / 1e6:.6f}..{bound.hi / 1e6:.6f} s: /proc/pressure/io's total sampled around its "
                      "two reads", f"+{tool:.6f} s", SOURCE)

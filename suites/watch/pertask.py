@@ -203,8 +203,12 @@ def sampled_reports(seen, lines: dict[int, list[tuple[int, float, float | None]]
             if k not in scan:
                 got.append(None)
                 continue
-            near = [x for x in readings.get(pid, [])
-                    if scan[k].lo - SCAN_SPREAD_S <= x.lo and x.hi <= scan[k].hi + SCAN_SPREAD_S]
+            # Its read in scan k: between the scans before and after (two scans can lie
+            # closer than SCAN_SPREAD_S when one ran late), the nearest to scan k.
+            lo = scan[k - 1].hi if k - 1 in scan else scan[k].lo - SCAN_SPREAD_S
+            hi = scan[k + 1].lo if k + 1 in scan else scan[k].hi + SCAN_SPREAD_S
+            near = sorted((x for x in readings.get(pid, []) if lo < x.lo and x.hi < hi),
+                          key=lambda x: max(0.0, scan[k].lo - x.hi, x.lo - scan[k].hi))
             if near:
                 got.append(near[0])
             else:  # not traced: read during scan k, after scan k-1 and before scan k+1

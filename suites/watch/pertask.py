@@ -205,15 +205,17 @@ def sampled_reports(seen, lines: dict[int, list[tuple[int, float, float | None]]
                 continue
             # Its read in scan k: between the scans before and after (two scans can lie
             # closer than SCAN_SPREAD_S when one ran late), the nearest to scan k.
-            lo = scan[k - 1].hi if k - 1 in scan else scan[k].lo - SCAN_SPREAD_S
-            hi = scan[k + 1].lo if k + 1 in scan else scan[k].hi + SCAN_SPREAD_S
+            prev = scan[k - 1].hi if k - 1 in scan else None
+            after = scan[k + 1].lo if k + 1 in scan else None
+            lo = scan[k].lo - SCAN_SPREAD_S if prev is None else prev
+            hi = scan[k].hi + SCAN_SPREAD_S if after is None else after
             near = sorted((x for x in readings.get(pid, []) if lo < x.lo and x.hi < hi),
                           key=lambda x: max(0.0, scan[k].lo - x.hi, x.lo - scan[k].hi))
             if near:
                 got.append(near[0])
             else:  # not traced: read during scan k, after scan k-1 and before scan k+1
-                got.append(Instant(scan[k - 1].hi if k - 1 in scan else scan[k].lo - reads.BEFORE_SCAN_S,
-                                   scan[k + 1].lo if k + 1 in scan else scan[k].hi + reads.BEFORE_SCAN_S))
+                got.append(Instant(scan[k].lo - reads.BEFORE_SCAN_S if prev is None else prev,
+                                   scan[k].hi + reads.BEFORE_SCAN_S if after is None else after))
         out[pid] = [None if x is None else TaskReport(pid, got[i - 1] if i >= 1 else None, x, value)
                     for i, ((_, _, value), x) in enumerate(zip(rows, got, strict=True))]
     return out, readings

@@ -62,8 +62,8 @@ def test_atop_one_word_per_field_and_its_samples():
 
 
 def test_iotop_frames():
-    assert iotop_c.parse(text("iotop-c.txt"))[-1] == (1796007608.0, 383, 0.0, 0.0, 100.0)
-    assert iotop_py.parse(text("iotop-py.txt"), NEAR)[-3] == (1796007608.0, 383, 0.0, 0.0, 99.99)
+    assert iotop_c.parse(text("iotop-c.txt"))[-1] == (1796007608.0, 383, 0.0, 0.0, 100.0, 3)
+    assert iotop_py.parse(text("iotop-py.txt"), NEAR)[-3] == (1796007608.0, 383, 0.0, 0.0, 99.99, 1)
 
 
 def test_offcputime_totals_per_pid():

@@ -174,21 +174,29 @@ def task_reports(seen, lines: dict[int, list[tuple[float, float | None]]], what:
 SCAN_SPREAD_S = 0.5
 
 
-def sampled_reports(seen, lines: dict[int, list[tuple[int, float, float | None]]], what: str):
-    """task_reports() for a tool that lists every process in every sample, read in
-    one scan (atop): each task's lines as (sample number, stamp, value). The n-th
-    line of a task whose reads were all traced is its n-th read, however long the
-    tool took between stamp and read; those tasks give each sample's scan of the
-    hold's tasks, and a task whose read of a sample the tracer lost (a burst can
-    overflow its buffer) is placed between the scans before and after it. Falls
-    back to the stamps where no task gives a consistent scan."""
+def sampled_reports(seen, lines: dict[int, list[tuple[int, float, float | None]]], what: str,
+                    stamp_first: bool = True):
+    """task_reports() for a tool that lists every task it follows in every sample,
+    read in one scan (atop; the iotops, frame by frame): each task's lines as
+    (sample number, stamp, value). The n-th line of a task whose reads were all
+    traced is its n-th read, however long the tool took between stamp and read;
+    those tasks give each sample's scan of the hold's tasks, and a task whose read
+    of a sample the tracer lost (a burst can overflow its buffer) is placed between
+    the scans before and after it. `stamp_first`: the tool takes a sample's time
+    before its reads (atop), else after them (the iotops); a pairing with a stamp
+    on the wrong side of its read is not taken. Falls back to the stamps where no
+    task gives a consistent scan."""
     from suites.watch import reads
     readings = {pid: reads.rounds(list(seen.mine.reads), what, pid) for pid in seen.hold.pids}
     off = seen.hold.run.wall_offset
+
+    def fits(t: float, x: Instant) -> bool:  # t: the stamp, floored to its second
+        return t <= x.hi + off if stamp_first else x.lo + off < t + 1
+
     spans: dict[int, list[Instant]] = {}
     for pid, rows in lines.items():
         rd = readings.get(pid, [])
-        if rd and len(rows) == len(rd) and all(t <= x.hi + off for (_, t, _), x in zip(rows, rd, strict=True)):
+        if rd and len(rows) == len(rd) and all(fits(t, x) for (_, t, _), x in zip(rows, rd, strict=True)):
             for (k, _, _), x in zip(rows, rd, strict=True):
                 spans.setdefault(k, []).append(x)
     scan = {k: Instant(min(x.lo for x in v), max(x.hi for x in v)) for k, v in spans.items()}

@@ -35,24 +35,27 @@ def _frame_time(f: re.Match) -> float:
 
 
 def parse(text: str) -> list[tuple[float, int, float, float, float]]:
-    """(frame time, pid, read, write, IO%) per listed task."""
-    t, rows = None, []
+    """(frame time, pid, read, write, IO%, frame number) per listed task."""
+    t, frame, rows = None, -1, []
     for line in text.splitlines():
         f = _FRAME.match(line.strip())
         if f:
-            t = _frame_time(f)
+            t, frame = _frame_time(f), frame + 1
             continue
         m = _ROW.match(line)
         if m and t is not None:
-            rows.append((t, int(m[1]), float(m[2]), float(m[3]), float(m[5])))
+            rows.append((t, int(m[1]), float(m[2]), float(m[3]), float(m[5]), frame))
     return rows
 
 
 def judge_io(ev, seen, tool: str, rows, cap: float, rounding: float, source: str, pids) -> None:
     """The rows of an iotop: every task it follows listed while they wait, its IO%
-    in each frame as its delay steps give (suites/watch/pertask.py)."""
-    lines = {pid: [(t, io) for t, q, _r, _w, io in rows if q == pid] for pid in pids}
-    by_pid, readings = pertask.task_reports(seen, lines, "taskstats")
+    in each frame as its delay steps give (suites/watch/pertask.py). Each frame
+    reads every task it follows, then takes its time: a task's n-th line is its
+    n-th read however late the frame's stamp came (Python's, under TCG, up to a
+    second)."""
+    lines = {pid: [(frame, t, io) for t, q, _r, _w, io, frame in rows if q == pid] for pid in pids}
+    by_pid, readings = pertask.sampled_reports(seen, lines, "taskstats", stamp_first=False)
     reports = pertask.flat(by_pid)
     pertask.listed(ev, seen, tool, readings, reports, source, pids=pids)
     pertask.delays(ev, seen, tool, "IO%", reports, readings, pertask.io_percent(cap, rounding, SCAN_S), source,

@@ -26,16 +26,21 @@ SOURCE = ("iotop 0.6 iotop/ui.py delay2percent(): min(99.99, delta / (duration *
           "iotop/data.py: delayacct on once any blkio_delay_total != 0")
 _ROW = re.compile(r"^(\d\d:\d\d:\d\d)\s+(\d+)\s+\S+\s+\S+\s+([\d.]+)\s+\S+\s+([\d.]+)\s+\S+\s+"
                   r"(?:\?unavailable\?|([\d.]+) %\s+([\d.]+) %)")
+_FRAME = re.compile(r"^\d\d:\d\d:\d\d Total DISK READ")
 
 
 def parse(text: str, near: float) -> list[tuple[float, int, float, float, float | None]]:
-    """(time, pid, read, write, IO% or None for ?unavailable?) per task line."""
-    rows = []
+    """(time, pid, read, write, IO% or None for ?unavailable?, frame number) per
+    task line; a frame begins with its "Total DISK READ" line."""
+    rows, frame = [], -1
     for line in text.splitlines():
+        if _FRAME.match(line):
+            frame += 1
+            continue
         m = _ROW.match(line)
         if m:
             io = float(m[6]) if m[6] is not None else None
-            rows.append((epoch_of_clock(m[1], near), int(m[2]), float(m[3]), float(m[4]), io))
+            rows.append((epoch_of_clock(m[1], near), int(m[2]), float(m[3]), float(m[4]), io, frame))
     return rows
 
 
@@ -72,8 +77,8 @@ class IotopPy(ToolWitness):
         judge_io(ev, seen, "iotop-py", rows, 99.99, 0.005, SOURCE, seen.hold.pids)
         # Its guess turns on once a task it read had a delay: at the latest, a read of
         # one whose field 42 was already >= 1 tick (>= 10 ms of blkio_delay_total).
-        lines = {pid: [(t, io) for t, q, _r, _w, io in rows if q == pid] for pid in seen.hold.pids}
-        by_pid, _ = pertask.task_reports(seen, lines, "taskstats")
+        lines = {pid: [(frame, t, io) for t, q, _r, _w, io, frame in rows if q == pid] for pid in seen.hold.pids}
+        by_pid, _ = pertask.sampled_reports(seen, lines, "taskstats", stamp_first=False)
         placed = sorted((r for r in pertask.flat(by_pid)), key=lambda r: r.end.lo)
         on_since = min((r.end.hi for r in placed if pertask.steps(seen, r.pid).at(r.end).lo >= 1), default=None)
         hidden = [r for r in placed if r.value is None and on_since is not None and r.end.lo > on_since]

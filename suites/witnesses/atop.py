@@ -122,10 +122,11 @@ class Atop(ToolWitness):
         lines = {k: [f for lab, _, _, f in rows if lab == "PRG" and f["sample"] == k] for k in samples_in}
         counts = [sum(f["nthrslpu"] for f in lines[k]) for k in samples_in]
         shown = ", ".join(map(str, counts)) or "(no sample inside the window)"
-        # As its code counts it: each thread in D or I (photoproc.c), so at least one
-        # per single-threaded process it shows in D or I, at most every thread of
-        # those and of its many-threaded processes.
-        code = [Bounds(sum(1 for f in lines[k] if f["state"] in "DI"),
+        # As its code counts it: each thread in D or I (photoproc.c), so one per
+        # single-threaded process it shows in D or I (its state and count come from
+        # one read of its stat), at most every thread of those and of its
+        # many-threaded processes (their threads' stat read apart from the process's).
+        code = [Bounds(sum(1 for f in lines[k] if f["state"] in "DI" and f["nthr"] == 1),
                        sum(f["nthr"] for f in lines[k] if f["state"] in "DI" or f["nthr"] > 1)) for k in samples_in]
         ok = bool(counts) and all(b.holds(c) for b, c in zip(code, counts, strict=True))
         ev.check(f"{p}atop D count as its code counts", ok,

@@ -149,6 +149,22 @@ def test_an_iotop_frame_stamped_late_is_still_its_reads_report():
     assert ev.rows and not bad, bad
 
 
+def test_a_tool_that_died_before_it_watched_fails_by_its_exit_status(tmp_path):
+    # sar crashing as it starts: out of the hold before the tasks went, judged as a crash.
+    import gzip
+    import json
+    d = json.loads(gzip.decompress(_hold("O_DIRECT read").read_bytes()))
+    del d["tools"]["sar"]
+    d["failed"]["sar"] = "watching: `sar -q 1` exited 139 before it watched: sar: Segmentation fault"
+    d["exited"] = {"sar": 139}
+    path = tmp_path / "crashed.json"
+    path.write_text(json.dumps(d))
+    ev = capture.judge_tools(path, only=("sar",))
+    failed = {r.witness.split(": ", 1)[1]: r.observed for r in ev.rows if not r.ok}
+    assert failed.get("sar exit status") == "139, on its own", failed
+    assert any(k.startswith("sysstat sar") for k in failed), failed
+
+
 def _rewriting(name: str):
     fn = LIE.LIES.get(name, lambda line, st: line)
     silent, crash = name in LIE.SILENT, LIE.CRASH_AFTER.get(name)

@@ -49,6 +49,7 @@ def dump(h: Hold, base: Span, hz: int, label: str, hog: bool) -> dict:
         "window": [_snap(s) for s in h.window.samples], "base": [_snap(s) for s in base.samples],
         "reports": {str(p): asdict(t) for p, t in h.reports.items()}, "cgroup": h.cgroup,
         "slept": {str(p): list(v) for p, v in h.slept.items()}, "unavailable": h.unavailable, "failed": h.failed,
+        "exited": h.exited,
         "hz": hz, "label": label, "hog": hog, "tools": tools,
         "run": {"window_s": run.window_s, "delayacct": run.delayacct, "go": _snap(run.go), "started": run.started,
                 "wall_offset": run.wall_offset, "window_open": run.window_open, "window_close": run.window_close,
@@ -103,7 +104,8 @@ def load(path: Path | str, rewrite: dict | None = None):
             continue
         collected[name] = ToolSeen(parsed, t["rc"], reads, t["command"], tuple(t["lag"]), stdout, t.get("extra"))
     h = Hold(wait, d["cpu"], d["pids"], _span(d["window"]), {int(p): TaskStat(**v) for p, v in d["reports"].items()},
-             d["cgroup"], {int(p): tuple(v) for p, v in d["slept"].items()}, collected, d["unavailable"], failed, run)
+             d["cgroup"], {int(p): tuple(v) for p, v in d["slept"].items()}, collected, d["unavailable"], failed, run,
+             {k: int(v) for k, v in d.get("exited", {}).items()})
     return h, _span(d["base"]), d["hz"], d["label"], d["hog"]
 
 
@@ -120,8 +122,7 @@ def judge_tools(path: Path | str, rewrite: dict | None = None, only: tuple[str, 
         seen = Seen(h, base, hz, label, hog, h.collected.get(name))
         with ev.tagged(name, seen.case):
             if name in h.failed:  # as check_hold() writes it
-                ev.check(f"{seen.p}{witness.title}", False, "runs and reports", f"failed at {h.failed[name]}",
-                         witness.program or witness.name)
+                witness.judge_failed(ev, seen, h.failed[name], h.exited.get(name))
             else:
                 witness.judge(ev, seen)
     return ev

@@ -293,6 +293,7 @@ class Hold:
     unavailable: dict[str, str] = field(default_factory=dict)  # per witness: why it could not run here
     failed: dict[str, str] = field(default_factory=dict)  # per witness: how its own process failed
     run: HoldRun | None = None
+    exited: dict[str, int] = field(default_factory=dict)  # per failed witness: the status it ended with on its own
 
     @property
     def delayed(self) -> bool:
@@ -365,6 +366,15 @@ class _Witnesses:
             if why:
                 self.unavailable[w.name] = why
         self.failed: dict[str, str] = setup_witnesses(run.guest)
+        self.exited: dict[str, int] = {}
+
+    def fail(self, w, why: str, e: Exception | None = None) -> None:
+        """`w` is out of the hold, failed with why (and the status its process
+        ended with on its own, if the error carries one)."""
+        self.failed[w.name] = why
+        if getattr(e, "rc", None) is not None:
+            self.exited[w.name] = e.rc
+        w.abandon(self.run)
 
     def active(self):
         return [w for w in self.all if w.name not in self.unavailable and w.name not in self.failed]
@@ -378,8 +388,7 @@ class _Witnesses:
             except GuestError:
                 raise
             except IowitnessError as e:
-                self.failed[w.name] = f"{step}: {str(e).strip()[:600]}"
-                w.abandon(self.run)
+                self.fail(w, f"{step}: {str(e).strip()[:600]}", e)
             finally:
                 self.run.seconds[w.name] = self.run.seconds.get(w.name, 0.0) + time.monotonic() - t0
         return out
@@ -399,8 +408,7 @@ class _Witnesses:
                 except GuestError:
                     raise
                 except IowitnessError as e:
-                    self.failed[w.name] = f"watching: {str(e).strip()[:600]}"
-                    w.abandon(self.run)
+                    self.fail(w, f"watching: {str(e).strip()[:600]}", e)
                     continue
                 if why:
                     waiting[w] = why
@@ -408,8 +416,7 @@ class _Witnesses:
                 return
             if time.monotonic() > deadline:
                 for w, why in waiting.items():
-                    self.failed[w.name] = f"watching: not within {timeout:.0f} s of its start ({why})"
-                    w.abandon(self.run)
+                    self.fail(w, f"watching: not within {timeout:.0f} s of its start ({why})")
                 return
             time.sleep(0.2)
 
@@ -488,7 +495,7 @@ def hold(guest: Guest, commands: list[str], cpu: int, window_s: float, wait: Wai
         raise HoldError(f"tasks {sorted(left)} left state {wait.state} inside the {window_s}s window: "
                         "the workload's hold is too short for the window")
     return Hold(wait, cpu, pids, window, reports, run.cgroup, slept, collected, dict(witnesses.unavailable),
-                dict(witnesses.failed), run)
+                dict(witnesses.failed), run, dict(witnesses.exited))
 
 
 def _make_cgroup(guest: Guest) -> str | None:

@@ -27,7 +27,6 @@ def check_hold(ev: Evidence, h: Hold, base: Span, hz: int, label: str = "", hog:
             if why:
                 ev.not_run(why)
             elif witness.name in h.failed:
-                ev.check(f"{seen.p}{witness.title}", False, "runs and reports", f"failed at {h.failed[witness.name]}",
-                         witness.program or witness.name)
+                witness.judge_failed(ev, seen, h.failed[witness.name], h.exited.get(witness.name))
             else:
                 witness.judge(ev, seen)

@@ -137,7 +137,9 @@ class ToolWitness(Witness):
             return None
         r = tool.output()
         if r.rc is not None:
-            raise OutputNotSeen(f"`{tool.command}` exited {r.rc} before it watched: {r.stderr.strip()[-300:]}")
+            e = OutputNotSeen(f"`{tool.command}` exited {r.rc} before it watched: {r.stderr.strip()[-300:]}")
+            e.rc = r.rc  # its exit status, judged (judge_failed)
+            raise e
         if not self.reads_what:
             return None
         mine = self.my_reads(run)
@@ -204,6 +206,13 @@ class ToolWitness(Witness):
                  f"{' or '.join(map(str, sorted(self.stopped_exit)))} when stopped with {how} "
                  f"(negative: killed by that signal; {self.exit_source})", f"{ts.rc}", self.exit_source)
         self.judge_output(ev, seen, ts)
+
+    def judge_failed(self, ev, seen, why: str, rc: int | None) -> None:
+        super().judge_failed(ev, seen, why, rc)
+        if rc is not None:  # it ended before it was stopped: a crash shows as what it is
+            ev.check(f"{seen.p}{self.name} exit status", False, "still running until stopped with "
+                     f"{signal.Signals(self.stop_signal).name} ({self.exit_source})", f"{rc}, on its own",
+                     self.exit_source)
 
     def judge_output(self, ev, seen, ts: ToolSeen) -> None:
         raise NotImplementedError

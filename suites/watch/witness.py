@@ -178,6 +178,11 @@ class Witness:
     def judge(self, ev: Evidence, seen: Seen) -> None:
         raise NotImplementedError
 
+    def judge_failed(self, ev: Evidence, seen: Seen, why: str, rc: int | None) -> None:
+        """Its own process failed in the hold (`rc`: the exit status it ended with
+        on its own, if it did)."""
+        ev.check(f"{seen.p}{self.title}", False, "runs and reports", f"failed at {why}", self.program or self.name)
+
     def settle(self, guest) -> Evidence | None:
         """A deferred witness: stop its process on this guest and judge every hold
         it saw; the rows, tagged. Others: None."""

@@ -175,7 +175,7 @@ class AgentChannel:
                 return r
             if r.rc is not None:
                 raise OutputNotSeen(f"`{proc.cmd}` exited ({r.rc}) before printing {text!r}:\n"
-                                    f"{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+                                    f"{r.stdout[-2000:]}\n{r.stderr[-2000:]}", rc=r.rc)
             if time.monotonic() > deadline:
                 raise OutputNotSeen(f"`{proc.cmd}` did not print {text!r} in {timeout}s:\n"
                                     f"{r.stdout[-2000:]}\n{r.stderr[-2000:]}")

@@ -69,6 +69,10 @@ class OutputNotSeen(IowitnessError):
     fault = "workload failed"
     status = ERROR
 
+    def __init__(self, message: str, rc: int | None = None):
+        super().__init__(message)
+        self.rc = rc  # the status it exited with on its own; None: still running, or not known
+
 
 class KernelComplained(IowitnessError):
     """The kernel logged an oops, BUG or WARNING, or its taint changed, during a test."""

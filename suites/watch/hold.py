@@ -45,7 +45,7 @@ from suites.watch.procfs import (
     parse_stat,
     parse_task_stat,
 )
-from vm.errors import GuestError
+from vm.errors import GuestError, OutputNotSeen
 from vm.guest import Guest
 
 SAMPLE_EVERY_S = 0.25
@@ -372,7 +372,7 @@ class _Witnesses:
         """`w` is out of the hold, failed with why (and the status its process
         ended with on its own, if the error carries one)."""
         self.failed[w.name] = why
-        if getattr(e, "rc", None) is not None:
+        if isinstance(e, OutputNotSeen) and e.rc is not None:
             self.exited[w.name] = e.rc
         w.abandon(self.run)
 

@@ -137,9 +137,8 @@ class ToolWitness(Witness):
             return None
         r = tool.output()
         if r.rc is not None:
-            e = OutputNotSeen(f"`{tool.command}` exited {r.rc} before it watched: {r.stderr.strip()[-300:]}")
-            e.rc = r.rc  # its exit status, judged (judge_failed)
-            raise e
+            raise OutputNotSeen(f"`{tool.command}` exited {r.rc} before it watched: {r.stderr.strip()[-300:]}",
+                                rc=r.rc)
         if not self.reads_what:
             return None
         mine = self.my_reads(run)

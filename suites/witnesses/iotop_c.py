@@ -34,7 +34,7 @@ def _frame_time(f: re.Match) -> float:
     return epoch_of_datetime(f"{f[4]}-{month:02d}-{int(f[2]):02d} {f[3]}")
 
 
-def parse(text: str) -> list[tuple[float, int, float, float, float]]:
+def parse(text: str) -> list[tuple[float, int, float, float, float, int]]:
     """(frame time, pid, read, write, IO%, frame number) per listed task."""
     t, frame, rows = None, -1, []
     for line in text.splitlines():
@@ -48,18 +48,20 @@ def parse(text: str) -> list[tuple[float, int, float, float, float]]:
     return rows
 
 
-def judge_io(ev, seen, tool: str, rows, cap: float, rounding: float, source: str, pids) -> None:
+def judge_io(ev, seen, tool: str, rows, cap: float, rounding: float, source: str,
+             pids) -> list[pertask.TaskReport]:
     """The rows of an iotop: every task it follows listed while they wait, its IO%
     in each frame as its delay steps give (suites/watch/pertask.py). Each frame
     reads every task it follows, then takes its time: a task's n-th line is its
     n-th read however late the frame's stamp came (Python's, under TCG, up to a
-    second)."""
+    second). Returns its reports, placed on their reads."""
     lines = {pid: [(frame, t, io) for t, q, _r, _w, io, frame in rows if q == pid] for pid in pids}
     by_pid, readings = pertask.sampled_reports(seen, lines, "taskstats", stamp_first=False)
     reports = pertask.flat(by_pid)
     pertask.listed(ev, seen, tool, readings, reports, source, pids=pids)
     pertask.delays(ev, seen, tool, "IO%", reports, readings, pertask.io_percent(cap, rounding, SCAN_S), source,
                    unit=" %", pids=pids)
+    return reports
 
 
 class IotopC(ToolWitness):

@@ -29,7 +29,7 @@ _ROW = re.compile(r"^(\d\d:\d\d:\d\d)\s+(\d+)\s+\S+\s+\S+\s+([\d.]+)\s+\S+\s+([\
 _FRAME = re.compile(r"^\d\d:\d\d:\d\d Total DISK READ")
 
 
-def parse(text: str, near: float) -> list[tuple[float, int, float, float, float | None]]:
+def parse(text: str, near: float) -> list[tuple[float, int, float, float, float | None, int]]:
     """(time, pid, read, write, IO% or None for ?unavailable?, frame number) per
     task line; a frame begins with its "Total DISK READ" line."""
     rows, frame = [], -1
@@ -74,12 +74,10 @@ class IotopPy(ToolWitness):
 
     def judge_output(self, ev, seen, ts) -> None:
         rows = ts.parsed
-        judge_io(ev, seen, "iotop-py", rows, 99.99, 0.005, SOURCE, seen.hold.pids)
+        reports = judge_io(ev, seen, "iotop-py", rows, 99.99, 0.005, SOURCE, seen.hold.pids)
         # Its guess turns on once a task it read had a delay: at the latest, a read of
         # one whose field 42 was already >= 1 tick (>= 10 ms of blkio_delay_total).
-        lines = {pid: [(frame, t, io) for t, q, _r, _w, io, frame in rows if q == pid] for pid in seen.hold.pids}
-        by_pid, _ = pertask.sampled_reports(seen, lines, "taskstats", stamp_first=False)
-        placed = sorted((r for r in pertask.flat(by_pid)), key=lambda r: r.end.lo)
+        placed = sorted(reports, key=lambda r: r.end.lo)
         on_since = min((r.end.hi for r in placed if pertask.steps(seen, r.pid).at(r.end).lo >= 1), default=None)
         hidden = [r for r in placed if r.value is None and on_since is not None and r.end.lo > on_since]
         shown = sum(r.value is not None for r in placed)

@@ -11,13 +11,11 @@ kept; its output is read a piece at a time.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 from fixtures import TRACERS
-from suites.watch.offcpu import spawn_kept_bpftrace
+from suites.watch.kept import KeptTracer, PerGuest
 from vm import probes
-from vm.errors import AgentError, OutputNotSeen
 from vm.guest import Guest
 
 PROGRAM = TRACERS / "tool_reads.bt"
@@ -142,45 +140,20 @@ def place(stamps: list[float], readings: list[Instant], wall_offset: float,
     return best
 
 
-class ReadTracer:
+class ReadTracer(KeptTracer[Read]):
     """The guest's kept tool_reads.bt and what it has printed so far."""
 
     def __init__(self, guest: Guest):
-        self.guest = guest
         agent = guest.sh("echo $PPID").strip()  # the agent runs commands as `sh -c`: its own reads are not a tool's
         # Reads and wake-ups come in bursts (eight tasks woken within 15 ms lost one
         # wake-up's event with the default 64 pages).
-        self.proc = spawn_kept_bpftrace(guest, PROGRAM, ("linux/sched.h",), agent, ring_pages=512)
-        self._offset = 0
-        self._reads: list[Read] = []
-        self._tail = b""
-
-    def alive(self) -> bool:
-        """Still tracing (asked for no output: the whole of it runs to megabytes)."""
-        if not self.guest.usable():
-            return False
-        try:
-            rc, _ = self.guest.poll_from(self.proc, 1 << 40)
-        except AgentError:  # forgotten by the end-of-test reap: gone
-            return False
-        return rc is None
+        super().__init__(guest, PROGRAM, ("linux/sched.h",), parse, agent, ring_pages=512)
 
     def reads(self) -> list[Read]:
-        """Every read it has printed, complete lines only."""
-        _, data = self.guest.poll_from(self.proc, self._offset)
-        self._offset += len(data)
-        data = self._tail + data.replace(b"\0", b"")
-        cut = data.rfind(b"\n") + 1
-        self._tail = data[cut:]
-        self._reads += parse(data[:cut].decode("utf-8", "replace"))
-        return self._reads
+        return self.items()
 
     def since(self, t: float) -> list[Read]:
         return [r for r in self.reads() if r.t1 >= t]
-
-
-_tracers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_failed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # guest -> why it would not attach
 
 
 def unavailable(guest: Guest) -> str | None:
@@ -197,16 +170,9 @@ def unavailable(guest: Guest) -> str | None:
     return None
 
 
+_per_guest = PerGuest(ReadTracer, "the read tracer (fixtures/tracers/tool_reads.bt)")
+
+
 def tracer(guest: Guest) -> ReadTracer:
-    """The guest's read tracer, attached on first use. One that would not attach
-    is not tried again on this guest (every tool witness asks for it)."""
-    if guest in _failed:
-        raise OutputNotSeen(_failed[guest])
-    t = _tracers.get(guest)
-    if t is None or not t.alive():
-        try:
-            t = _tracers[guest] = ReadTracer(guest)
-        except OutputNotSeen as e:
-            _failed[guest] = f"the read tracer (fixtures/tracers/tool_reads.bt) did not attach: {e}"
-            raise
-    return t
+    """The guest's read tracer, attached on first use."""
+    return _per_guest.get(guest)

@@ -1,9 +1,12 @@
 """Each task's delayacct blkio ticks (/proc/<pid>/stat field 42), from the
 window's start to the report it prints after waking: the delay of a sleep is
-added when it ends (docs/kernel-rules.md §5)."""
+added when it ends (docs/kernel-rules.md §5). On a kernel that may delay a
+sleeper's dequeue, which sleeps were left unstamped is traced
+(suites/watch/stamps.py)."""
 
 from __future__ import annotations
 
+from suites.watch import stamps
 from suites.watch.delays import judge_delay
 from suites.watch.witness import Witness
 
@@ -18,10 +21,25 @@ class DelayAcct(Witness):
     kind = "proc"
     kconfig = ("CONFIG_TASK_DELAY_ACCT",)
 
+    def start(self, run) -> None:
+        run.scratch[self.name] = stamps.watch(run.guest)
+
+    def stop(self, run):
+        """The stamp events of the hold's tasks (and every stamp: they place the
+        clock), None where no sleep is left unstamped, or why that is not known."""
+        w = run.scratch.get(self.name)
+        if w is None or isinstance(w, str):
+            return w
+        return [e for e in w.events() if e.what == "stamp" or e.tid in run.pids]
+
     def judge(self, ev, seen) -> None:
-        h = seen.hold
+        h, mine = seen.hold, seen.mine
+        counted = None
+        if isinstance(mine, list):
+            got = {pid: stamps.counted_from(mine, pid, *h.slept[pid]) for pid in h.pids if pid in h.slept}
+            counted = {pid: c for pid, c in got.items() if c is not None}
         judge_delay(ev, seen, f"{seen.p}delayacct blkio", {pid: h.blkio_ticks(pid) for pid in h.pids}, SOURCE,
-                    sign="+")
+                    sign="+", counted=counted, unknown=mine if isinstance(mine, str) else "")
 
 
 WITNESS = DelayAcct()

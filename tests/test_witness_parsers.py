@@ -395,9 +395,10 @@ def test_iowait_is_w_less_what_ran_and_interrupts_from_idle():
     assert not _iowait_rows(540, 300, irq_fields=8, irqtime=True)["CPU 1 iowait"]
 
 
-def _hog_rows(busy: int, loc: int) -> dict:
+def _hog_rows(busy: int, loc: int, counted=None) -> dict:
     """cpu_iowait's rows with a hog on CPU 1 for 6 s at HZ=250: busy +`busy`
-    ticks, `loc` local timer interrupts taken there."""
+    ticks, `loc` local timer interrupts taken there, and the tick's own count
+    around the window ((t, count) before and after) where it was counted."""
     from suites.waits import DIRECT_READ
     from suites.witnesses import cpu_iowait
 
@@ -410,15 +411,22 @@ def _hog_rows(busy: int, loc: int) -> dict:
     window = [at(10, 0, 0), at(16, busy, loc)]
     h = Hold(DIRECT_READ, 1, [1], Span(window[0], window[-1], window), {1: parse_task_stat(TASK)}, None)
     ev = Evidence("t")
-    cpu_iowait.WITNESS.judge(ev, Seen(h, base, 250, "", True, None))
+    cpu_iowait.WITNESS.judge(ev, Seen(h, base, 250, "", True, {"ticks": counted} if counted else None))
     return {r.witness: r.ok for r in ev.rows}
 
 
 def test_a_hogged_cpu_is_charged_every_tick_it_took():
-    # 1200 timer interrupts of 1500 due (the host ran the vCPU late): at least
-    # (1200 - 1 waiter - 2 watchdog - 2 edges) x 100/250 - 8 = 470 busy ticks.
-    assert _hog_rows(470, 1200)["CPU 1 busy (hog)"]
+    # Low resolution mode: each of the 1200 timer interrupts (of 1500 due: the host
+    # ran the vCPU late) is a tick: 1200 x 100/250 = 480 busy ticks, 8 for flooring.
+    assert _hog_rows(472, 1200)["CPU 1 busy (hog)"]
+    assert _hog_rows(488, 1200)["CPU 1 busy (hog)"]
     assert not _hog_rows(440, 1200)["CPU 1 busy (hog)"]
+    assert not _hog_rows(489, 1200)["CPU 1 busy (hog)"]
+    # High resolution mode: the tick's own count, not the interrupts (1250 of which
+    # 50 were other hrtimers): 1200 runs, less 2 for the edges' reads (no gap).
+    counted = ((10.0, 5000), (16.0, 6200))
+    assert _hog_rows(472, 1250, counted)["CPU 1 busy (hog)"]
+    assert not _hog_rows(498, 1250, counted)["CPU 1 busy (hog)"]
 
 
 def test_the_kernels_delay_record_is_bounded_by_the_window_and_the_sleep():

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import weakref
 
+from suites.watch import ticks as tick_count
 from suites.watch.procfs import USER_HZ, CpuRun
 from suites.watch.witness import Witness, baseline_ceiling
 from vm import probes
@@ -52,6 +53,18 @@ def task_ticks_ceiling(ran: CpuRun, hz: int) -> int:
     return math.ceil((ran.run_ns + (ran.arrivals + 1) * 1e9 / hz) * USER_HZ / 1e9) + 8
 
 
+def ticks_in_window(w, counted, hz: int) -> tuple[int, int, str]:
+    """Least and most tick runs inside the window, from the tick's counts read just
+    before its first sample and just after its last ((t, count) each): the counted
+    stretch holds the window and the two gaps at its edges, each gap at most
+    ceil(gap * HZ) + 1 ticks."""
+    (t_open, n_open), (t_close, n_close) = counted
+    runs = n_close - n_open
+    gap = max(0.0, w.before.t + w.before.spread / 2 - t_open) + max(0.0, t_close - (w.after.t - w.after.spread / 2))
+    spare = math.ceil(gap * hz) + 2
+    return max(0, runs - spare), runs, f"{runs} tick runs counted, less {spare} for the {gap * 1e3:.0f} ms at its edges"
+
+
 class CpuIowait(Witness):
     name = "cpu_iowait"
     title = "per-CPU iowait (/proc/stat)"
@@ -59,16 +72,40 @@ class CpuIowait(Witness):
     kind = "proc"
 
     _irqtime: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+    _ticks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # guest -> why the tick is not counted, or ""
 
     def files(self, pids, cgroup):
         return ["/proc/interrupts"]
 
+    def setup(self, guest) -> None:
+        if guest not in self._ticks:
+            self._ticks[guest] = tick_count.setup(guest) or ""
+
+    def _counting(self, run) -> bool:
+        return not self._ticks.get(run.guest) and tick_count.high_res(run.guest).get(run.cpu, False)
+
+    def at_window_open(self, run) -> None:
+        if self._counting(run):
+            t0, _, files = run.guest.read_files([f"{tick_count.INSTANCE}/per_cpu/cpu{run.cpu}/stats"])
+            run.scratch["ticks_open"] = (t0, tick_count.parse_count(next(iter(files.values()))))
+
+    def at_window_close(self, run) -> None:
+        if "ticks_open" in run.scratch:
+            _, t1, files = run.guest.read_files([f"{tick_count.INSTANCE}/per_cpu/cpu{run.cpu}/stats"])
+            run.scratch["ticks_close"] = (t1, tick_count.parse_count(next(iter(files.values()))))
+
     def stop(self, run) -> dict:
         """Whether the kernel charges interrupt time (CONFIG_IRQ_TIME_ACCOUNTING):
-        then what an idle CPU spends in interrupts is in its irq and softirq fields."""
+        then what an idle CPU spends in interrupts is in its irq and softirq fields.
+        And the tick's own count around the window, where it is counted."""
         if run.guest not in self._irqtime:
             self._irqtime[run.guest] = probes.kconfig(run.guest).get("CONFIG_IRQ_TIME_ACCOUNTING") == "y"
-        return {"irqtime": self._irqtime[run.guest]}
+        out = {"irqtime": self._irqtime[run.guest]}
+        if "ticks_close" in run.scratch:
+            out["ticks"] = (run.scratch["ticks_open"], run.scratch["ticks_close"])
+        else:
+            out["ticks_why"] = self._ticks.get(run.guest) or f"CPU {run.cpu} is not in high resolution mode"
+        return out
 
     def judge(self, ev, seen) -> None:
         w, W, k, p, base = seen.window, seen.W, seen.cpu, seen.p, seen.base
@@ -95,20 +132,31 @@ class CpuIowait(Witness):
             # iowait: every tick interrupt that reached CPU k charged a busy tick.
             # Under TCG a vCPU the host did not run misses ticks and takes one late
             # tick for them (W*HZ less the interrupts: noted, not judged).
+            counted = (seen.mine or {}).get("ticks")
             delivered = w.local_timer(k)
-            if delivered is None:
-                ev.note(f"{p}CPU {k} busy (hog): not judged, /proc/interrupts has no LOC row")
+            if counted is not None:
+                least_ticks, most_ticks, how = ticks_in_window(w, counted, seen.hz)
+                source = f"{LATE_TICK_SOURCE}; {tick_count.SOURCE}"
+            elif delivered is None:
+                least_ticks = most_ticks = None
+                how = "no LOC row in /proc/interrupts"
             else:
-                # Not every LOC interrupt is a tick: one per waiter's timer-driven
-                # completion, the soft-lockup watchdog's every 4 s, one at each edge.
-                other = seen.n + math.ceil(W / 4) + 2
-                least = math.floor((delivered - other) * USER_HZ / seen.hz) - 8
-                ev.note(f"{seen.label or 'hold'}: CPU {k} took {delivered} local timer interrupts of "
-                        f"{W * seen.hz:.0f} ticks due at HZ={seen.hz}")
-                ev.check(f"{p}CPU {k} busy (hog)", mine.busy >= least and mine.idle <= 1,
-                         f"busy >= {least} ticks ({delivered} timer interrupts less {other} that may not be "
-                         f"ticks, at HZ={seen.hz}, 8 for flooring), idle +<=1",
-                         f"busy +{mine.busy} (user +{mine.user}), idle +{mine.idle}", LATE_TICK_SOURCE)
+                # Low resolution mode: the tick is the timer interrupt, and nothing
+                # else programs it (hrtimers run from the tick's softirq).
+                least_ticks, most_ticks = delivered, delivered
+                how = f"{delivered} timer interrupts, each a tick (low resolution mode)"
+                source = LATE_TICK_SOURCE
+            if least_ticks is None:
+                ev.note(f"{p}CPU {k} busy (hog): not judged, {how}")
+            else:
+                least = math.floor(least_ticks * USER_HZ / seen.hz) - 8
+                most = math.ceil(most_ticks * USER_HZ / seen.hz) + 8
+                ev.note(f"{seen.label or 'hold'}: CPU {k} ran its tick {how}; {W * seen.hz:.0f} due at "
+                        f"HZ={seen.hz}" + (f"; {delivered} local timer interrupts" if delivered is not None else ""))
+                ev.check(f"{p}CPU {k} busy (hog)", least <= mine.busy <= most and mine.idle <= 1,
+                         f"busy {least} .. {most} ticks (each tick charges one to the hog: {how}, at HZ={seen.hz}, "
+                         f"8 for flooring), idle +<=1",
+                         f"busy +{mine.busy} (user +{mine.user}), idle +{mine.idle}", source)
             ceiling = baseline_ceiling(base.cpu(k).iowait, base, W)
             ev.check(f"{p}CPU {k} iowait (masked by the hog)", mine.iowait <= ceiling,
                      f"+<= {ceiling} ticks (idle baseline)", f"iowait +{mine.iowait}", SOURCE)

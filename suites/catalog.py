@@ -12,13 +12,25 @@ BEHAVIOURS = {
     "aio-nr-accounting": "io_setup(n) adds exactly n to aio-nr; the ring has the predicted pages",
     "aio-max-nr-exhaustion": "EAGAIN exactly at aio-max-nr; capacity back when io_destroy or waitpid returns",
     "aio-holders": "who holds aio capacity: maps, bcc and bpftrace agree with the workload and aio-nr",
-    "aio-holders-systemtap": "the SystemTap probe on syscall.io_setup, run as first answered: exact for contexts "
-                             "made while it runs, blind to older ones",
+    "aio-holders-systemtap": "aio-holders --method systemtap, an adaptation of the Stack Overflow answer's probe "
+                             "(guru mode, .return probes, machine-readable lines): exact for contexts made while it "
+                             "runs, blind to older ones",
+    "aio-holders-systemtap-as-answered": "the SystemTap script of the Stack Overflow answer to \"How do you determine "
+                                         "which process is using up Linux aio context capacity?\", verbatim: a line "
+                                         "per io_setup made after it started, an EAGAIN call included, none for older "
+                                         "contexts",
     "posix-aio-is-not-kernel-aio": "glibc aio_read holds no aio capacity: a helper thread's plain read, in D "
                                    "and I/O wait; the kernel's AIO read moves aio-nr",
+    "aio-in-flight-lifecycle": "a kernel AIO read in flight at exit or exec waits in D in exit_aio; close and "
+                               "io_cancel leave it to complete; glibc POSIX AIO is not inherited across fork and "
+                               "starts helper threads up to aio_init's aio_threads (IBM AIX AIO documentation, "
+                               "docs/aix-and-linux.md)",
     "aio-rings-vs-memlock": "aio rings and RLIMIT_MEMLOCK (mainline: not charged; aio-memlock kernels: charged)",
-    "aio-memlock-as-posted": "the 2009 proposal as posted (aio-max-nr gone, RLIMIT_MEMLOCK the only limit) beside "
-                             "the forward port that keeps aio-max-nr (source-6.1-aio-memlock[-posted])",
+    "aio-memlock-as-posted": "the 2009 proposal (\"aio: remove aio-max-nr and instead use the memlock rlimit to "
+                             "limit the number of pages pinned for the aio completion ring\"): its test program's "
+                             "sweep, per-process charging as posted (source-6.1-aio-memlock-2009[-compat]), "
+                             "aio-max-nr gone or deprecated, beside the per-user forward port "
+                             "(source-6.1-aio-memlock[-posted])",
     "io-uring-buffers-memlock": "io_uring registered buffers are charged to RLIMIT_MEMLOCK per uid",
     "dstate-vfork": "a vfork parent in D: loadavg counts it, no iowait, PSI, procs_blocked or delayacct",
     "dstate-module-msleep": "a module's msleep in D without iowait, and with in_iowait = 1",

@@ -1,7 +1,9 @@
-"""aio-holders --method systemtap: the answer first given to "who holds aio-max-nr?",
-a SystemTap probe on syscall.io_setup printing each process and its nr_events, run
-as written in a real guest; and its blind spot, documented with it: contexts created
-before it started are unknown to it (docs/kernel-rules.md §8).
+"""aio-holders --method systemtap: iowitness's adaptation of the Stack Overflow
+answer's SystemTap probe on syscall.io_setup (guru mode for the process's mm,
+.return probes for the result, one machine-readable line per call; the answer's
+own script, verbatim, is test_systemtap_answer.py), run in a real guest; and the
+blind spot the answer documents: contexts created before it started are unknown
+to it (docs/kernel-rules.md §8).
 
 The module is built on the host against the guest kernel's headers
 (fixtures/modules/stap.py: stap -p4 -r BUILD) and loaded in the guest with staprun.
@@ -14,7 +16,7 @@ import signal
 
 import pytest
 
-from fixtures.modules.stap import StapBuildError, build_stap, kernel_symbols, stap_program
+from fixtures.modules.stap import StapBuildError, build_for_guest, stap_program
 from fixtures.tools import aio_holders, aio_ring
 from suites.aio.holders import aio_nr, start_holder, start_tracer, stop_tracer
 from vm import probes
@@ -29,9 +31,8 @@ RULE = "SystemTap syscall.io_setup (tapset sysc_io_setup.stp: kprobes, no debugi
 
 @pytest.fixture
 def stap_module(guest):
-    symbols = kernel_symbols(guest.run("cat /proc/kallsyms", timeout=300).check().stdout)
     try:
-        return build_stap(guest.kernel, aio_holders.STAP_PROG, "aio_holders_stap", symbols)
+        return build_for_guest(guest, aio_holders.STAP_PROG, "aio_holders_stap")
     except StapBuildError as e:
         pytest.skip(f"{guest.kernel.name}: {e}")
 

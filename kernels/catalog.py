@@ -25,6 +25,10 @@ DEFAULT_CATALOG = KERNELS_DIR / "catalog.yaml"
 FEATURES = {
     "aio-memlock": "aio rings charged to RLIMIT_MEMLOCK (kernels/patches/aio-memlock/)",
     "no-aio-max-nr": "aio-max-nr removed: only RLIMIT_MEMLOCK limits io_setup (the 2009 proposal as posted)",
+    "aio-memlock-per-process": "aio rings charged to the calling process's locked_vm (VmLck), not the user's "
+                               "(kernels/patches/aio-memlock-2009/)",
+    "aio-max-nr-deprecated": "aio-max-nr kept writable, logging a deprecation warning, limiting nothing",
+    "aio-nr-atomic-t": "aio_nr an atomic_t (an int), d55b5fdaf408 undone",
     "preempt-rt": "a PREEMPT_RT kernel",
 }
 

@@ -44,6 +44,7 @@ SCENARIO_NEEDS = {
 # suite's tests are what show it).
 FEATURE_PROBES = {
     "no-aio-max-nr": "! test -e /proc/sys/fs/aio-max-nr",
+    "aio-max-nr-deprecated": "test -w /proc/sys/fs/aio-max-nr",
     "preempt-rt": "grep -q PREEMPT_RT /proc/version || test \"$(cat /sys/kernel/realtime 2>/dev/null)\" = 1",
 }
 

@@ -8,7 +8,12 @@ charged to the calling user's locked_vm against the caller's RLIMIT_MEMLOCK, EAG
 when they do not fit, nothing charged with CAP_IPC_LOCK, given back by io_destroy
 and exit. A kernel that also declares `no-aio-max-nr` carries the proposal as it
 was posted (0002): no aio-max-nr at all, the rlimit the only limit, so a task with
-CAP_IPC_LOCK is limited by nothing here. docs/kernel-rules.md §1-§2.
+CAP_IPC_LOCK is limited by nothing here. A kernel that declares
+`aio-memlock-per-process` carries the posting's own semantics
+(kernels/patches/aio-memlock-2009/): the pages are charged to the calling
+process's mm->locked_vm (VmLck), so each process has a budget of its own and
+io_uring's (per user) is not shared; `aio-max-nr-deprecated` keeps the sysctl
+writable, limiting nothing. docs/kernel-rules.md §1-§2.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from fixtures.tools import aio_ring
 
 FEATURE = "aio-memlock"
 NO_AIO_MAX_NR = "no-aio-max-nr"
+PER_PROCESS = "aio-memlock-per-process"
+DEPRECATED = "aio-max-nr-deprecated"
 PAGE = 4096
 
 
@@ -27,7 +34,18 @@ def charges_aio_rings(features: tuple[str, ...], cap_ipc_lock: bool) -> bool:
 
 
 def has_aio_max_nr(features: tuple[str, ...]) -> bool:
+    """Whether aio-max-nr limits io_setup."""
+    return NO_AIO_MAX_NR not in features and DEPRECATED not in features
+
+
+def aio_max_nr_file(features: tuple[str, ...]) -> bool:
+    """Whether /proc/sys/fs/aio-max-nr exists (and takes writes)."""
     return NO_AIO_MAX_NR not in features
+
+
+def per_process(features: tuple[str, ...]) -> bool:
+    """Rings charged to each process's locked_vm, not to its user's."""
+    return FEATURE in features and PER_PROCESS in features
 
 
 @dataclass
@@ -62,6 +80,19 @@ class AioBudget:
         result = self.io_setup(n)
         self.memlock_pages, self.aio_room = saved
         return result
+
+
+def sweep(budget: AioBudget, cap: int) -> tuple[int, int]:
+    """The 2009 posting's test program: io_setup(n) then io_destroy for n = 1, 2, ...
+    until one fails (or n passes `cap`), then one-event contexts, held, until one
+    fails (or `cap` of them): the largest n that fitted and how many contexts."""
+    n = 0
+    while n < cap and budget.attempt(n + 1) == "ok":
+        n += 1
+    k = 0
+    while k < cap and budget.io_setup(1) == "ok":
+        k += 1
+    return n, k
 
 
 def largest_n_within(pages: int, cpus: int) -> int:

@@ -16,7 +16,15 @@ from __future__ import annotations
 import pytest
 
 from fixtures.tools import aio_ring
-from suites.memlock.model import PAGE, AioBudget, charges_aio_rings, has_aio_max_nr, largest_n_within
+from suites.memlock.model import (
+    PAGE,
+    AioBudget,
+    aio_max_nr_file,
+    charges_aio_rings,
+    has_aio_max_nr,
+    largest_n_within,
+    per_process,
+)
 from suites.memlock.workloads import LIMIT, ROOT, UNPRIVILEGED, WITHOUT_CAP, kib, stop_all
 from vm import probes
 
@@ -36,9 +44,11 @@ def budget(guest, identity, aio_room: int) -> AioBudget:
     return AioBudget(probes.possible_cpus(guest), charged, LIMIT_PAGES, room)
 
 
-def rule(model: AioBudget) -> str:
+def rule(model: AioBudget, features: tuple[str, ...] = ()) -> str:
     """Where the expectation comes from, for the evidence table."""
-    kept = "aio-max-nr kept" if model.aio_room is not None else "aio-max-nr gone (0002, as posted)"
+    kept = "aio-max-nr kept" if model.aio_room is not None else "aio-max-nr gone or limiting nothing"
+    if model.charged and per_process(features):
+        return f"aio-memlock-2009: ring pages per process (mm->locked_vm) vs RLIMIT_MEMLOCK; {kept}"
     if model.charged:
         return f"aio-memlock patch: aio_account_ring(), ring pages per user vs RLIMIT_MEMLOCK; {kept}"
     if model.aio_room is None:
@@ -48,7 +58,7 @@ def rule(model: AioBudget) -> str:
 
 def set_aio_max_nr(guest, sysctl, value: int) -> None:
     """Where the kernel has aio-max-nr (the posted proposal removed it)."""
-    if has_aio_max_nr(guest.kernel.features):
+    if aio_max_nr_file(guest.kernel.features):
         sysctl.set("fs.aio-max-nr", value)
 
 
@@ -73,15 +83,19 @@ def test_rings_past_the_memlock_limit_up_to_aio_max_nr(guest, workloads, sysctl,
     try:
         held.check_identity(identity, LIMIT, evidence)
         evidence.check(f"io_setup {sizes} in turn, held", results == expected, " ".join(expected),
-                       " ".join(results), rule(model))
+                       " ".join(results), rule(model, guest.kernel.features))
         accepted = sum(n for n, r in zip(sizes, results, strict=True) if r == "ok")
         delta = aio_nr(guest) - base
         evidence.check("aio-nr delta", delta == accepted, f"+{accepted} (the accepted n)", f"+{delta}",
                        "fs/aio.c ioctx_alloc: aio_nr += max_reqs")
         st = held.status()
-        evidence.check("VmLck, VmPin of the holder", (kib(st["VmLck"]), kib(st["VmPin"])) == (0, 0),
-                       "0 kB, 0 kB", f"{st['VmLck']}, {st['VmPin']}",
-                       "fs/proc/task_mmu.c: mm->locked_vm, pinned_vm; neither mainline nor the patch charges them")
+        lck = 0
+        if model.charged and per_process(guest.kernel.features):
+            lck = sum(aio_ring.ring_pages(n, c) for n, r in zip(sizes, results, strict=True) if r == "ok") * 4
+        evidence.check("VmLck, VmPin of the holder", (kib(st["VmLck"]), kib(st["VmPin"])) == (lck, 0),
+                       f"{lck} kB, 0 kB", f"{st['VmLck']}, {st['VmPin']}",
+                       "fs/proc/task_mmu.c: mm->locked_vm, pinned_vm; the per-process patch charges the rings' "
+                       "pages to locked_vm, mainline and the per-user patch charge neither")
     finally:
         held.stop()
     after = aio_nr(guest)
@@ -99,7 +113,7 @@ def test_largest_single_context_under_the_limit(guest, workloads, evidence, iden
     for k in (n, n + 1):
         got = workloads.aio_attempt(identity, LIMIT, k)
         evidence.check(f"io_setup({k}), {aio_ring.ring_pages(k, c)} ring pages, c = {c}", got == model.attempt(k),
-                       model.attempt(k), got, rule(model))
+                       model.attempt(k), got, rule(model, guest.kernel.features))
     evidence.require()
 
 
@@ -115,7 +129,7 @@ def test_one_event_contexts_under_the_limit(guest, workloads, evidence, identity
     try:
         held.check_identity(identity, LIMIT, evidence)
         evidence.check(f"{k + 1} one-event contexts, held", results == expected, _runs(expected), _runs(results),
-                       rule(model))
+                       rule(model, guest.kernel.features))
         delta = aio_nr(guest) - base
         evidence.check("aio-nr delta", delta == results.count("ok"), f"+{results.count('ok')}", f"+{delta}",
                        "fs/aio.c ioctx_alloc: aio_nr += max_reqs")
@@ -144,20 +158,22 @@ def test_aio_max_nr_still_enforced(guest, workloads, sysctl, evidence, identity)
     pages, inside the memlock limit) and 101 does not. As posted, there is no
     aio-max-nr: 101 fits wherever the memlock limit lets it (every identity here)."""
     kept = has_aio_max_nr(guest.kernel.features)
+    file = aio_max_nr_file(guest.kernel.features)
     exists = guest.run("test -e /proc/sys/fs/aio-max-nr").ok
-    evidence.check("/proc/sys/fs/aio-max-nr", exists == kept, "exists" if kept else "absent",
+    evidence.check("/proc/sys/fs/aio-max-nr", exists == file, "exists" if file else "absent",
                    "exists" if exists else "absent",
-                   "fs/aio.c aio_sysctls" + ("" if kept else ": removed by 0002 (the proposal as posted)"))
+                   "fs/aio.c aio_sysctls" + ("" if file else ": removed (the proposal as posted)"))
     base = aio_nr(guest)
     set_aio_max_nr(guest, sysctl, base + 100)
     model = budget(guest, identity, aio_room=100)
     assert model.attempt(100) == "ok" and model.attempt(101) == ("EAGAIN" if kept else "ok")
     for n in (100, 101):
         got = workloads.aio_attempt(identity, LIMIT, n)
-        evidence.check(f"io_setup({n})" + (" with aio-max-nr = aio-nr + 100" if kept else ", no aio-max-nr"),
+        evidence.check(f"io_setup({n})" + (" with aio-max-nr = aio-nr + 100" if kept else
+                                           ", aio-max-nr limiting nothing" if file else ", no aio-max-nr"),
                        got == model.attempt(n), model.attempt(n), got,
                        "fs/aio.c ioctx_alloc: aio_nr + n > aio_max_nr -> EAGAIN (kept by the patch)" if kept
-                       else rule(model))
+                       else rule(model, guest.kernel.features))
     evidence.check("aio-nr afterwards", aio_nr(guest) == base, str(base), str(aio_nr(guest)),
                    "io_setup then io_destroy: +n, -n")
     evidence.require()
@@ -178,10 +194,13 @@ def test_budget_is_per_user_and_comes_back(guest, workloads, evidence, release):
         full = budget(guest, UNPRIVILEGED, aio_room=2**31)
         expected = full.held([1] * k)
         evidence.check(f"A: {k} one-event contexts", a_results == expected, _runs(expected), _runs(a_results),
-                       rule(full))
+                       rule(full, guest.kernel.features))
         got = workloads.aio_attempt(UNPRIVILEGED, LIMIT, 1, uid=a.uid)
-        evidence.check("B, same uid: io_setup(1)", got == full.attempt(1), full.attempt(1), got,
-                       rule(full) + " (per user, not per process)")
+        own = per_process(guest.kernel.features)
+        want = "ok" if own else full.attempt(1)
+        evidence.check("B, same uid: io_setup(1)", got == want, want, got,
+                       rule(full, guest.kernel.features) + (" (a budget per process)" if own else
+                                                            " (per user, not per process)"))
         got = workloads.aio_attempt(UNPRIVILEGED, LIMIT, 1)
         evidence.check("C, another uid: io_setup(1)", got == "ok", "ok", got, "a budget per user")
         if release == "io_destroy":
@@ -195,7 +214,8 @@ def test_budget_is_per_user_and_comes_back(guest, workloads, evidence, release):
         held.append(again)
         fresh = budget(guest, UNPRIVILEGED, aio_room=2**31).held([1] * (k + 1))
         evidence.check(f"D, same uid after A's {release}: {k + 1} one-event contexts", again_results == fresh,
-                       _runs(fresh), _runs(again_results), rule(full) + "; kill_ioctx gives the pages back")
+                       _runs(fresh), _runs(again_results),
+                       rule(full, guest.kernel.features) + "; kill_ioctx gives the pages back")
     finally:
         stop_all(held)
     evidence.check("aio-nr at the end", aio_nr(guest) == base, str(base), str(aio_nr(guest)), "exit_aio")
@@ -214,7 +234,9 @@ def test_aio_rings_and_io_uring_buffers_share_one_budget(guest, workloads, evide
     try:
         evidence.check(f"A: {k} one-event aio contexts ({ring_pages} ring pages)", results == ["ok"] * k,
                        f"{k} ok", _runs(results), "half the budget")
-        charged = charges_aio_rings(guest.kernel.features, cap_ipc_lock=False)
+        # The per-process patch charges mm->locked_vm, which io_uring does not read.
+        charged = charges_aio_rings(guest.kernel.features, cap_ipc_lock=False) and not per_process(
+            guest.kernel.features)
         room = LIMIT_PAGES - (ring_pages if charged else 0)
         for p in (room, room + 1):
             got = workloads.uring_attempt(UNPRIVILEGED, LIMIT, p, uid=a.uid)

@@ -119,6 +119,7 @@ class Workloads:
         guest.run(f"mkdir -p {BIN_DIR} && chmod 755 {BIN_DIR}", check=True)
         self.aio = self._install(build_c(WORKLOADS / "aio_workload.c", "-pthread"))
         self.uring = self._install(build_c(WORKLOADS / "uring_pin.c"))
+        self.sweep = self._install(build_c(WORKLOADS / "aio_memlock_sweep.c"))
 
     def _install(self, local) -> str:
         path = f"{BIN_DIR}/{local.name}"

@@ -71,6 +71,7 @@ def write_environment(run_dir: Path, kernels: dict, guests: dict, options,
     from importlib.metadata import version
     env = {
         "host": {"kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "iowitness": _commit(),
         "qemu": _version(["qemu-system-x86_64", "--version"]),
         "virtme_ng": version("virtme-ng"),
         "vm": {"cpus": options.cpus, "memory": options.memory, "append": list(options.append)},
@@ -85,6 +86,16 @@ def write_environment(run_dir: Path, kernels: dict, guests: dict, options,
         "tools": tools or {},
     }
     _write_json(run_dir / (f"environment.{part}.json" if part else "environment.json"), env)
+
+
+def _commit() -> str:
+    """The checkout's commit, "+" if its tracked files differ from it ("" outside git)."""
+    repo = Path(__file__).resolve().parent.parent
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        return ""
+    dirty = subprocess.run(["git", "-C", str(repo), "diff", "--quiet", "HEAD"], capture_output=True).returncode
+    return head.stdout.strip() + ("+" if dirty else "")
 
 
 def _write_json(path: Path, data: dict) -> None:

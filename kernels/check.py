@@ -12,6 +12,7 @@ was seen into kernels/seen.yaml, which `python -m kernels list` shows;
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -145,12 +146,21 @@ def record_run(run_dir: Path) -> list[str]:
         counts = {v: sum(c.verdict == v for c in mine) for v in ("passed", "failed", "error", "skipped")}
         entry = seen.setdefault(name, {})
         entry["suites"] = {"run": run.name, "version": version, "seen": time.strftime("%Y-%m-%d"),
+                           "commit": _run_commit(run_dir),
                            "tests": sorted({c.file.split("/")[0] + "/" + c.file.split("/")[1] for c in mine
                                             if "/" in c.file}),
                            **counts, "not passed": sorted(c.nodeid for c in mine if c.verdict in ("failed", "error"))}
         lines.append(f"{name}: {version}: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + f" ({run.name})")
     _write(seen)
     return lines
+
+
+def _run_commit(run_dir: Path) -> str:
+    """The iowitness commit the run was made on (environment.json), "?" if not recorded."""
+    try:
+        return json.loads((Path(run_dir) / "environment.json").read_text()).get("iowitness") or "?"
+    except (OSError, ValueError):
+        return "?"
 
 
 def _write(seen: dict) -> None:

@@ -395,7 +395,7 @@ def test_iowait_is_w_less_what_ran_and_interrupts_from_idle():
     assert not _iowait_rows(540, 300, irq_fields=8, irqtime=True)["CPU 1 iowait"]
 
 
-def _hog_rows(busy: int, loc: int, counted=None) -> dict:
+def _hog_rows(busy: int, loc: int, counted=None, uncounted: str = "") -> dict:
     """cpu_iowait's rows with a hog on CPU 1 for 6 s at HZ=250: busy +`busy`
     ticks, `loc` local timer interrupts taken there, and the tick's own count
     around the window ((t, count) before and after) where it was counted."""
@@ -411,7 +411,8 @@ def _hog_rows(busy: int, loc: int, counted=None) -> dict:
     window = [at(10, 0, 0), at(16, busy, loc)]
     h = Hold(DIRECT_READ, 1, [1], Span(window[0], window[-1], window), {1: parse_task_stat(TASK)}, None)
     ev = Evidence("t")
-    cpu_iowait.WITNESS.judge(ev, Seen(h, base, 250, "", True, {"ticks": counted} if counted else None))
+    mine = {"ticks": counted} if counted else {"ticks_why": uncounted} if uncounted else None
+    cpu_iowait.WITNESS.judge(ev, Seen(h, base, 250, "", True, mine))
     return {r.witness: r.ok for r in ev.rows}
 
 
@@ -427,6 +428,9 @@ def test_a_hogged_cpu_is_charged_every_tick_it_took():
     counted = ((10.0, 5000), (16.0, 6200))
     assert _hog_rows(472, 1250, counted)["CPU 1 busy (hog)"]
     assert not _hog_rows(498, 1250, counted)["CPU 1 busy (hog)"]
+    # High resolution mode with the tick not counted: LOC bounds it only from above.
+    assert _hog_rows(440, 1200, uncounted="no trace instance")["CPU 1 busy (hog)"]
+    assert not _hog_rows(489, 1200, uncounted="no trace instance")["CPU 1 busy (hog)"]
 
 
 def test_the_kernels_delay_record_is_bounded_by_the_window_and_the_sleep():

@@ -21,6 +21,12 @@ def aio_nr(guest: Guest) -> int:
     return int(guest.read_text("/proc/sys/fs/aio-nr"))
 
 
+def thread_stats(guest: Guest, pid: int) -> dict[int, str]:
+    """tid -> /proc/<pid>/task/<tid>/stat of every thread of the process (none once it is gone)."""
+    out = guest.sh(f"for t in /proc/{pid}/task/*; do echo \"${{t##*/}} $(cat $t/stat)\"; done 2>/dev/null")
+    return {int(ln.split(" ", 1)[0]): ln.split(" ", 1)[1] for ln in out.splitlines() if ln.strip()}
+
+
 def aio_maps(guest: Guest, pid: int) -> list[str]:
     """The process's aio ring mappings (/proc/<pid>/maps lines naming /[aio])."""
     return [ln for ln in guest.read_text(f"/proc/{pid}/maps").splitlines() if "/[aio]" in ln]

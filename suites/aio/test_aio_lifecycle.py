@@ -19,7 +19,7 @@ import pytest
 
 from fixtures import WORKLOADS
 from fixtures.build import build_c
-from suites.aio.holders import aio_nr
+from suites.aio.holders import aio_nr, thread_stats
 from suites.devices import NULLB_DELAY_S
 from suites.watch.procfs import parse_task_stat
 
@@ -80,9 +80,8 @@ def _blocked(guest, pid: int) -> tuple[str, list[str]]:
 
 
 def _threads(guest, pid: int) -> dict[int, str]:
-    out = guest.sh(f"for t in /proc/{pid}/task/*; do echo \"${{t##*/}} $(cat $t/stat)\"; done 2>/dev/null")
-    return {int(ln.split(" ", 1)[0]): parse_task_stat(ln.split(" ", 1)[1]).state
-            for ln in out.splitlines() if ln.strip()}
+    """tid -> state letter of every thread of the process."""
+    return {tid: parse_task_stat(st).state for tid, st in thread_stats(guest, pid).items()}
 
 
 @pytest.mark.parametrize("mode", ["exit", "exec"])

@@ -21,7 +21,7 @@ import pytest
 
 from fixtures import WORKLOADS
 from fixtures.build import build_c
-from suites.aio.holders import aio_maps, aio_nr, maps_report, start_tracer, stop_tracer
+from suites.aio.holders import aio_maps, aio_nr, maps_report, start_tracer, stop_tracer, thread_stats
 from suites.devices import NULLB_DELAY_S
 from suites.watch import stamps
 from suites.watch.delays import UNSTAMPED, counted_bounds
@@ -52,18 +52,12 @@ def _start(guest, binary, mode: str, dev: str):
     return proc
 
 
-def _threads(guest, pid: int) -> dict[int, str]:
-    """tid -> /proc/<pid>/task/<tid>/stat of every thread of the process."""
-    out = guest.sh(f"for t in /proc/{pid}/task/*; do echo \"${{t##*/}} $(cat $t/stat)\"; done")
-    return {int(ln.split(" ", 1)[0]): ln.split(" ", 1)[1] for ln in out.splitlines() if ln.strip()}
-
-
 def _wait_for(guest, pid: int, settled, timeout: float = 10) -> dict[int, str]:
     """The process's threads once `settled({tid: state})` holds (or the last
     reading, if it does not in time)."""
     deadline = time.monotonic() + timeout
     while True:
-        threads = _threads(guest, pid)
+        threads = thread_stats(guest, pid)
         if settled({tid: parse_task_stat(st).state for tid, st in threads.items()}):
             return threads
         if time.monotonic() > deadline:
@@ -139,7 +133,7 @@ def test_posix_aio_read_holds_no_aio_capacity(guest, aio_read_bin, slow_nullb, d
         if not accounting:
             evidence.note("delay accounting is not available on this kernel: no blkio rows")
         elif helper is not None:
-            after = _threads(guest, pid)
+            after = thread_stats(guest, pid)
             _blkio_rows(evidence, watch, pid, helper, threads, after, t0, t_done)
 
         # The control: the same read through the kernel's AIO.
@@ -164,7 +158,7 @@ def test_posix_aio_read_holds_no_aio_capacity(guest, aio_read_bin, slow_nullb, d
         r = _done(guest, kernel)
         evidence.check("kernel AIO: the read's result", r == SIZE, str(SIZE), str(r), "io_event.res")
         if accounting:
-            ticks = parse_task_stat(_threads(guest, kpid)[kpid]).blkio_ticks
+            ticks = parse_task_stat(thread_stats(guest, kpid)[kpid]).blkio_ticks
             evidence.check(f"kernel AIO: its thread {kpid} blkio delay", ticks == 0, "0 (it slept in S)", str(ticks),
                            GETEVENTS)
 

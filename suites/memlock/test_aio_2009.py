@@ -20,6 +20,7 @@ import time
 import pytest
 
 from fixtures.tools import aio_ring
+from suites.aio.holders import aio_nr
 from suites.memlock.model import AioBudget, aio_max_nr_file, charges_aio_rings, has_aio_max_nr, per_process, sweep
 from suites.memlock.workloads import UNPRIVILEGED, kib, status_fields, stop_all
 from vm import probes
@@ -34,10 +35,6 @@ MODEL = "suites/memlock/model.py sweep(): the 2009 test program over the kernel'
 SCRIPT = "sysctl -w fs.aio-max-nr=1048576"
 
 
-def _aio_nr(guest) -> int:
-    return int(guest.read_text("/proc/sys/fs/aio-nr"))
-
-
 def _budget(guest, limit_kib: int, room: int | None) -> AioBudget:
     f = guest.kernel.features
     return AioBudget(probes.possible_cpus(guest), charges_aio_rings(f, False), limit_kib * 1024 // PAGE,
@@ -49,7 +46,7 @@ def test_the_2009_programs_sweep_over_memlock_limits(guest, workloads, sysctl, e
     how many one-event contexts fit. Where the rings are charged the limit decides;
     on mainline aio-max-nr does, the same under every limit."""
     c = probes.possible_cpus(guest)
-    base = _aio_nr(guest)
+    base = aio_nr(guest)
     if aio_max_nr_file(guest.kernel.features):
         sysctl.set("fs.aio-max-nr", base + ROOM)
     cap = 2 * ROOM  # the program's own bound, past the room
@@ -62,7 +59,7 @@ def test_the_2009_programs_sweep_over_memlock_limits(guest, workloads, sysctl, e
         evidence.check(f"RLIMIT_MEMLOCK {limit} KiB, c = {c}: largest nr_events, one-event contexts", got == want,
                        f"{want[0]}, {want[1]}", f"{got[0]}, {got[1]} ({largest.group(2) if largest else '?'}, "
                        f"{contexts.group(2) if contexts else '?'})", MODEL)
-    evidence.check("aio-nr after the programs exited", _aio_nr(guest) == base, str(base), str(_aio_nr(guest)),
+    evidence.check("aio-nr after the programs exited", aio_nr(guest) == base, str(base), str(aio_nr(guest)),
                    "fs/aio.c exit_aio -> kill_ioctx")
     evidence.require()
 

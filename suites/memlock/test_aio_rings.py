@@ -16,6 +16,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures.tools import aio_ring
+from suites.aio.holders import aio_nr
 from suites.memlock.model import (
     PAGE,
     AioBudget,
@@ -32,10 +33,6 @@ pytestmark = pytest.mark.behaviour("aio-rings-vs-memlock")
 
 LIMIT_PAGES = LIMIT // PAGE
 IDENTITIES = [*WITHOUT_CAP, ROOT]
-
-
-def aio_nr(guest) -> int:
-    return int(guest.read_text("/proc/sys/fs/aio-nr"))
 
 
 def budget(guest, identity, aio_room: int) -> AioBudget:

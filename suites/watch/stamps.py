@@ -14,6 +14,7 @@ sleeps were left unstamped and what the stale stamp was; one per guest, kept.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 from fixtures import TRACERS
@@ -42,14 +43,17 @@ def parse(text: str) -> list[Stamp]:
     return out
 
 
+_delays: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # guest -> delays_dequeue()
+
+
 def delays_dequeue(guest: Guest) -> bool | None:
     """Whether the guest's scheduler may delay a sleeper's dequeue (its DELAY_DEQUEUE
     feature is on: a kernel without it lists neither DELAY_DEQUEUE nor NO_DELAY_DEQUEUE);
-    None when the feature list cannot be read."""
-    r = guest.run(f"cat {FEATURES}")
-    if r.rc != 0:
-        return None
-    return "DELAY_DEQUEUE" in r.stdout.split()
+    None when the feature list cannot be read. Read once per guest (every hold asks)."""
+    if guest not in _delays:
+        r = guest.run(f"cat {FEATURES}")
+        _delays[guest] = None if r.rc != 0 else "DELAY_DEQUEUE" in r.stdout.split()
+    return _delays[guest]
 
 
 def boot_instant(events: list[Stamp]) -> float | None:

@@ -55,8 +55,8 @@ def parse_count(stats: str) -> int:
     return int(fields["entries"]) + int(fields["overrun"])
 
 
-def count(guest: Guest, cpu: int) -> tuple[float, int]:
-    """(guest monotonic, tick expiries on `cpu` so far)."""
+def count(guest: Guest, cpu: int) -> tuple[float, float, int]:
+    """(guest monotonic before the read, after it, tick expiries on `cpu` so far)."""
     path = f"{INSTANCE}/per_cpu/cpu{cpu}/stats"
-    t, _, files = guest.read_files([path])
-    return t, parse_count(files[path])
+    t0, t1, files = guest.read_files([path])
+    return t0, t1, parse_count(files[path])

@@ -72,7 +72,9 @@ class CpuIowait(Witness):
     kind = "proc"
 
     _irqtime: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-    _ticks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # guest -> why the tick is not counted, or ""
+    # guest -> why the tick is not counted ("" where it is), and each CPU's timer mode
+    _ticks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+    _high_res: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def files(self, pids, cgroup):
         return ["/proc/interrupts"]
@@ -80,19 +82,20 @@ class CpuIowait(Witness):
     def setup(self, guest) -> None:
         if guest not in self._ticks:
             self._ticks[guest] = tick_count.setup(guest) or ""
+            self._high_res[guest] = tick_count.high_res(guest)
 
     def _counting(self, run) -> bool:
-        return not self._ticks.get(run.guest) and tick_count.high_res(run.guest).get(run.cpu, False)
+        return not self._ticks.get(run.guest) and self._high_res.get(run.guest, {}).get(run.cpu, False)
 
     def at_window_open(self, run) -> None:
         if self._counting(run):
-            t0, _, files = run.guest.read_files([f"{tick_count.INSTANCE}/per_cpu/cpu{run.cpu}/stats"])
-            run.scratch["ticks_open"] = (t0, tick_count.parse_count(next(iter(files.values()))))
+            t0, _, n = tick_count.count(run.guest, run.cpu)
+            run.scratch["ticks_open"] = (t0, n)
 
     def at_window_close(self, run) -> None:
         if "ticks_open" in run.scratch:
-            _, t1, files = run.guest.read_files([f"{tick_count.INSTANCE}/per_cpu/cpu{run.cpu}/stats"])
-            run.scratch["ticks_close"] = (t1, tick_count.parse_count(next(iter(files.values()))))
+            _, t1, n = tick_count.count(run.guest, run.cpu)
+            run.scratch["ticks_close"] = (t1, n)
 
     def stop(self, run) -> dict:
         """Whether the kernel charges interrupt time (CONFIG_IRQ_TIME_ACCOUNTING):
@@ -103,8 +106,8 @@ class CpuIowait(Witness):
         out = {"irqtime": self._irqtime[run.guest]}
         if "ticks_close" in run.scratch:
             out["ticks"] = (run.scratch["ticks_open"], run.scratch["ticks_close"])
-        else:
-            out["ticks_why"] = self._ticks.get(run.guest) or f"CPU {run.cpu} is not in high resolution mode"
+        elif self._high_res.get(run.guest, {}).get(run.cpu, False):
+            out["ticks_why"] = self._ticks.get(run.guest) or "the tick's count was not read"
         return out
 
     def judge(self, ev, seen) -> None:
@@ -133,6 +136,7 @@ class CpuIowait(Witness):
             # Under TCG a vCPU the host did not run misses ticks and takes one late
             # tick for them (W*HZ less the interrupts: noted, not judged).
             counted = (seen.mine or {}).get("ticks")
+            uncounted = (seen.mine or {}).get("ticks_why")
             delivered = w.local_timer(k)
             if counted is not None:
                 least_ticks, most_ticks, how = ticks_in_window(w, counted, seen.hz)
@@ -140,6 +144,12 @@ class CpuIowait(Witness):
             elif delivered is None:
                 least_ticks = most_ticks = None
                 how = "no LOC row in /proc/interrupts"
+            elif uncounted:
+                # High resolution mode, the tick not counted: every tick is one of the
+                # LOC interrupts, not every LOC interrupt a tick.
+                least_ticks, most_ticks = 0, delivered
+                how = f"at most {delivered} timer interrupts; fewer ticks, not counted here ({uncounted})"
+                source = LATE_TICK_SOURCE
             else:
                 # Low resolution mode: the tick is the timer interrupt, and nothing
                 # else programs it (hrtimers run from the tick's softirq).

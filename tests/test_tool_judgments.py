@@ -240,3 +240,37 @@ def test_a_lie_is_caught_only_by_its_test_failing_on_its_row():
     assert not judge(m, "k", run("failed", other)).caught  # failed, but not for the reason it names
     assert not judge(m, "k", run("error", right)).caught  # an error is not a catch
     assert [len(r) for r in rounds(list(CORPUS))] == [13, 13, 13, 13]  # one lie per tool per run
+
+
+def _slow_iotop_py(path: Path, tmp_path: Path) -> Path:
+    """The hold as a slow host gives it: iotop-py's read of each task at its start
+    (iotop/data.py ProcessList.__init__ reads every task before the first frame's
+    refresh reads them again) 0.3 s before the first frame's, so the two are two
+    readings; and one more read of each task after its last frame, the stop's SIGINT
+    arriving before that frame was printed."""
+    import gzip
+    import json
+    d = json.loads(gzip.decompress(path.read_bytes()))
+    t = d["tools"]["iotop-py"]
+    mine = [x for x in t["reads"] if x["what"] == "taskstats"]
+    first, last = {}, {}
+    for x in mine:
+        first.setdefault(x["task"], x)
+        last[x["task"]] = x
+    for x in first.values():
+        x["t0"] -= 0.3
+        x["t1"] -= 0.3
+    t["reads"] += [dict(x, t0=x["t0"] + 1.2, t1=x["t1"] + 1.2) for x in last.values()]
+    out = tmp_path / path.name.removesuffix(".gz")
+    out.write_text(json.dumps(d))
+    return out
+
+
+@pytest.mark.parametrize("wait", ["vfork parent", "io_uring idle wait"])
+def test_iotop_py_frames_are_its_reads_on_a_slow_host(wait, tmp_path):
+    # A task's lines are its reads from the first frame's on, however many reads
+    # came before (the start's) and after (one the stop cut short).
+    ev = capture.judge_tools(_slow_iotop_py(_hold(wait), tmp_path), rewrite={"iotop-py": _later_by_a_second},
+                             only=("iotop-py",))
+    bad = [f"{r.witness}: {r.observed[:300]}" for r in ev.rows if not r.ok]
+    assert ev.rows and not bad, bad

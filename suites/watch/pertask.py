@@ -175,7 +175,7 @@ SCAN_SPREAD_S = 0.5
 
 
 def sampled_reports(seen, lines: dict[int, list[tuple[int, float, float | None]]], what: str,
-                    stamp_first: bool = True):
+                    stamp_first: bool = True, primes_within: float = 0.0):
     """task_reports() for a tool that lists every task it follows in every sample,
     read in one scan (atop; the iotops, frame by frame): each task's lines as
     (sample number, stamp, value). The n-th line of a task whose reads were all
@@ -184,20 +184,35 @@ def sampled_reports(seen, lines: dict[int, list[tuple[int, float, float | None]]
     of a sample the tracer lost (a burst can overflow its buffer) is placed between
     the scans before and after it. `stamp_first`: the tool takes a sample's time
     before its reads (atop), else after them (the iotops); a pairing with a stamp
-    on the wrong side of its read is not taken. Falls back to the stamps where no
-    task gives a consistent scan."""
+    on the wrong side of its read is not taken. `primes_within`: the tool reads each
+    task once to have a delta for its first sample, then again for that sample
+    within this long (its interval); the priming read is no sample's. Falls back to
+    the stamps where no task gives a consistent scan."""
     from suites.watch import reads
     readings = {pid: reads.rounds(list(seen.mine.reads), what, pid) for pid in seen.hold.pids}
+    for rd in readings.values():
+        if primes_within and len(rd) >= 2 and rd[1].lo - rd[0].hi < primes_within:
+            del rd[0]
     off = seen.hold.run.wall_offset
 
     def fits(t: float, x: Instant) -> bool:  # t: the stamp, floored to its second
         return t <= x.hi + off if stamp_first else x.lo + off < t + 1
 
+    def aligned(rows, rd) -> list[Instant] | None:
+        """The task's reads its lines came from: its first `len(rows)` readings, all
+        stamps fitting. One more reading may follow: the stop's SIGINT came between
+        a frame's reads and its lines (Python's iotop, under TCG, took up to a second
+        between the two)."""
+        if not rows or len(rd) - len(rows) not in (0, 1):
+            return None
+        got = rd[:len(rows)]
+        return got if all(fits(t, x) for (_, t, _), x in zip(rows, got, strict=True)) else None
+
     spans: dict[int, list[Instant]] = {}
     for pid, rows in lines.items():
-        rd = readings.get(pid, [])
-        if rd and len(rows) == len(rd) and all(fits(t, x) for (_, t, _), x in zip(rows, rd, strict=True)):
-            for (k, _, _), x in zip(rows, rd, strict=True):
+        got = aligned(rows, readings.get(pid, []))
+        if got:
+            for (k, _, _), x in zip(rows, got, strict=True):
                 spans.setdefault(k, []).append(x)
     scan = {k: Instant(min(x.lo for x in v), max(x.hi for x in v)) for k, v in spans.items()}
     order = sorted(scan)

@@ -49,14 +49,16 @@ def parse(text: str) -> list[tuple[float, int, float, float, float, int]]:
 
 
 def judge_io(ev, seen, tool: str, rows, cap: float, rounding: float, source: str,
-             pids) -> list[pertask.TaskReport]:
+             pids, primes_within: float = 0.0) -> list[pertask.TaskReport]:
     """The rows of an iotop: every task it follows listed while they wait, its IO%
     in each frame as its delay steps give (suites/watch/pertask.py). Each frame
     reads every task it follows, then takes its time: a task's n-th line is its
     n-th read however late the frame's stamp came (Python's, under TCG, up to a
-    second). Returns its reports, placed on their reads."""
+    second). `primes_within`: as pertask.sampled_reports(). Returns its reports,
+    placed on their reads."""
     lines = {pid: [(frame, t, io) for t, q, _r, _w, io, frame in rows if q == pid] for pid in pids}
-    by_pid, readings = pertask.sampled_reports(seen, lines, "taskstats", stamp_first=False)
+    by_pid, readings = pertask.sampled_reports(seen, lines, "taskstats", stamp_first=False,
+                                               primes_within=primes_within)
     reports = pertask.flat(by_pid)
     pertask.listed(ev, seen, tool, readings, reports, source, pids=pids)
     pertask.delays(ev, seen, tool, "IO%", reports, readings, pertask.io_percent(cap, rounding, SCAN_S), source,

@@ -22,6 +22,12 @@ from suites.watch import pertask, reads
 from suites.watch.tools import ToolWitness, epoch_of_clock
 from suites.witnesses.iotop_c import judge_io
 
+# Its interval (-d): it reads every task once as it starts (iotop/data.py
+# ProcessList.__init__, for a first delta) and again at once for the first frame,
+# then once per frame after polling this long (iotop/ui.py IOTopUI.run()). Two
+# reads of a task closer than that before any frame are that priming read and the
+# first frame's, however slow the host made the gap between them.
+DELAY_S = 1
 SOURCE = ("iotop 0.6 iotop/ui.py delay2percent(): min(99.99, delta / (duration * 1e7)); "
           "iotop/data.py: delayacct on once any blkio_delay_total != 0")
 _ROW = re.compile(r"^(\d\d:\d\d:\d\d)\s+(\d+)\s+\S+\s+\S+\s+([\d.]+)\s+\S+\s+([\d.]+)\s+\S+\s+"
@@ -67,14 +73,15 @@ class IotopPy(ToolWitness):
             self._warm.add(guest)
 
     def command(self, run) -> str:
-        return f"{self.program} -b -t -P -d 1 " + " ".join(f"-p {pid}" for pid in run.pids)
+        return f"{self.program} -b -t -P -d {DELAY_S} " + " ".join(f"-p {pid}" for pid in run.pids)
 
     def parse(self, result, run):
         return parse(result.stdout, run.wall(run.window_open or run.started))
 
     def judge_output(self, ev, seen, ts) -> None:
         rows = ts.parsed
-        reports = judge_io(ev, seen, "iotop-py", rows, 99.99, 0.005, SOURCE, seen.hold.pids)
+        reports = judge_io(ev, seen, "iotop-py", rows, 99.99, 0.005, SOURCE, seen.hold.pids,
+                           primes_within=DELAY_S)
         # Its guess turns on once a task it read had a delay: at the latest, a read of
         # one whose field 42 was already >= 1 tick (>= 10 ms of blkio_delay_total).
         placed = sorted(reports, key=lambda r: r.end.lo)

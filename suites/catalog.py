@@ -29,8 +29,9 @@ BEHAVIOURS = {
     "aio-memlock-as-posted": "the 2009 proposal (\"aio: remove aio-max-nr and instead use the memlock rlimit to "
                              "limit the number of pages pinned for the aio completion ring\"): its test program's "
                              "sweep, per-process charging as posted (source-6.1-aio-memlock-2009[-compat]), "
-                             "aio-max-nr gone or deprecated, beside the per-user forward port "
-                             "(source-6.1-aio-memlock[-posted])",
+                             "aio-max-nr gone or deprecated, aio_nr an atomic_t that wraps past INT_MAX where "
+                             "an unsigned long does not (the reply's two objections), beside the per-user "
+                             "forward port (source-6.1-aio-memlock[-posted])",
     "io-uring-buffers-memlock": "io_uring registered buffers are charged to RLIMIT_MEMLOCK per uid",
     "dstate-vfork": "a vfork parent in D: loadavg counts it, no iowait, PSI, procs_blocked or delayacct",
     "dstate-module-msleep": "a module's msleep in D without iowait, and with in_iowait = 1",

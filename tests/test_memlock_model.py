@@ -57,3 +57,11 @@ def test_as_posted_only_the_rlimit_limits():
 def test_the_posted_feature_removes_aio_max_nr():
     from suites.memlock.model import has_aio_max_nr
     assert has_aio_max_nr(("aio-memlock",)) and not has_aio_max_nr(("aio-memlock", "no-aio-max-nr"))
+
+
+def test_an_atomic_t_aio_nr_wraps_where_an_unsigned_long_does_not():
+    from suites.memlock.model import aio_nr_shown
+    past = 2**31 - 64 + 128
+    assert aio_nr_shown((), past) == 2**31 + 64
+    assert aio_nr_shown(("aio-memlock", "aio-nr-atomic-t"), past) == 64 - 2**31
+    assert aio_nr_shown(("aio-nr-atomic-t",), 2**31 - 1) == 2**31 - 1

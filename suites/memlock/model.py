@@ -26,6 +26,7 @@ FEATURE = "aio-memlock"
 NO_AIO_MAX_NR = "no-aio-max-nr"
 PER_PROCESS = "aio-memlock-per-process"
 DEPRECATED = "aio-max-nr-deprecated"
+ATOMIC_T = "aio-nr-atomic-t"
 PAGE = 4096
 
 
@@ -41,6 +42,16 @@ def has_aio_max_nr(features: tuple[str, ...]) -> bool:
 def aio_max_nr_file(features: tuple[str, ...]) -> bool:
     """Whether /proc/sys/fs/aio-max-nr exists (and takes writes)."""
     return NO_AIO_MAX_NR not in features
+
+
+def aio_nr_shown(features: tuple[str, ...], count: int) -> int:
+    """What /proc/sys/fs/aio-nr shows for a counter that reached `count`: mainline's
+    unsigned long through proc_doulongvec_minmax (64 bits on x86_64), or, where the
+    kernel declares `aio-nr-atomic-t`, the atomic_t's int through proc_dointvec
+    (kernels/patches/aio-memlock-2009/0001): wrapped to 32 bits, signed."""
+    if ATOMIC_T in features:
+        return (count + 2**31) % 2**32 - 2**31
+    return count % 2**64
 
 
 def per_process(features: tuple[str, ...]) -> bool:

@@ -19,10 +19,19 @@ import time
 
 import pytest
 
+from fixtures.modules import build_module
 from fixtures.tools import aio_ring
 from suites.aio.holders import aio_nr
-from suites.memlock.model import AioBudget, aio_max_nr_file, charges_aio_rings, has_aio_max_nr, per_process, sweep
-from suites.memlock.workloads import UNPRIVILEGED, kib, status_fields, stop_all
+from suites.memlock.model import (
+    AioBudget,
+    aio_max_nr_file,
+    aio_nr_shown,
+    charges_aio_rings,
+    has_aio_max_nr,
+    per_process,
+    sweep,
+)
+from suites.memlock.workloads import LIMIT, ROOT, UNPRIVILEGED, kib, status_fields, stop_all
 from vm import probes
 
 pytestmark = pytest.mark.behaviour("aio-memlock-as-posted")
@@ -155,4 +164,54 @@ def test_a_startup_script_that_writes_aio_max_nr(guest, sysctl, evidence):
                        logged[0].strip()[:160] if logged else "nothing",
                        "kernels/patches/aio-memlock-2009/0002 aio_max_nr_handler()" if deprecated else
                        "proc_doulongvec_minmax: no message")
+    evidence.require()
+
+
+# How far fixtures/modules/aionr lifts aio_nr: 64 short of 2^31, so one 128-event
+# context takes an int-wide counter past INT_MAX and an unsigned long's does not.
+LIFT = 2**31 - 64
+EDGE_EVENTS = 128
+
+
+def test_aio_nr_past_31_bits(guest, workloads, sysctl, evidence):
+    """The reply's second objection: an atomic_t narrows aio_nr from an unsigned
+    long. No guest can pin 2^31 events' rings, so a test module lifts the counter
+    64 short of 2^31 (read back first: the positive control) and one io_setup of
+    128 events takes it past INT_MAX: an unsigned long shows the sum, the posting's
+    atomic_t wraps negative. Unloading takes the lift off again."""
+    f = guest.kernel.features
+    base = aio_nr(guest)
+    syms = guest.sh("awk '$3 == \"aio_nr\" {print $1}' /proc/kallsyms").split()
+    if len(syms) != 1:
+        pytest.skip(f"{guest.kernel.name}: aio_nr is not in /proc/kallsyms once (CONFIG_KALLSYMS_ALL)")
+    ko = build_module(guest.kernel, "aionr")
+    if aio_max_nr_file(f):
+        sysctl.set("fs.aio-max-nr", 2**33)  # past the lifted counter where it limits
+    guest.run(f"insmod {ko} addr=0x{syms[0]} lift={LIFT}", check=True)
+    held = []
+    try:
+        lifted = aio_nr(guest)
+        h, results = workloads.hold_aio(ROOT, LIMIT, [EDGE_EVENTS])
+        held.append(h)
+        during = aio_nr(guest)
+        stop_all(held)
+        held.clear()
+        after_destroy = aio_nr(guest)
+    finally:
+        stop_all(held)
+        guest.run("rmmod iowitness_aionr")
+    width = "an atomic_t through proc_dointvec" if "aio-nr-atomic-t" in f else \
+        "an unsigned long through proc_doulongvec_minmax"
+    source = ("kernels/patches/aio-memlock-2009/0001 (atomic_t aio_nr)" if "aio-nr-atomic-t" in f else
+              "fs/aio.c: static unsigned long aio_nr")
+    evidence.check("aio-nr with the counter lifted (fixtures/modules/aionr)", lifted == base + LIFT,
+                   str(base + LIFT), str(lifted), "fixtures/modules/aionr: lift added to the low 32-bit word")
+    evidence.check(f"io_setup({EDGE_EVENTS}) past 2^31 - 1", results == ["ok"], "ok", ", ".join(results),
+                   "fs/aio.c ioctx_alloc(): nothing limits it here (aio-max-nr raised where it limits)")
+    want = aio_nr_shown(f, base + LIFT + EDGE_EVENTS)
+    evidence.check(f"aio-nr with that context: {width}", during == want, str(want), str(during), source)
+    evidence.check("aio-nr once it is destroyed", after_destroy == lifted, str(lifted), str(after_destroy),
+                   "fs/aio.c kill_ioctx(): its max_reqs given back")
+    evidence.check("aio-nr with the module unloaded", aio_nr(guest) == base, str(base), str(aio_nr(guest)),
+                   "fixtures/modules/aionr: the lift taken off")
     evidence.require()

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import kernels
-from kernels import cache, catalog, debian
+from kernels import bisect, cache, catalog, debian
 from kernels.catalog import DebianEntry, SourceEntry
 from kernels.errors import KernelError
 
@@ -124,13 +124,14 @@ def main(argv=None) -> int:
     p.add_argument("--accel", choices=("kvm", "tcg"), default=None)
     p.add_argument("--record-run", metavar="RUN", help="record what a test run (results/<run>) passed, per kernel")
     p.set_defaults(func=cmd_check)
+    bisect.add_parsers(sub)
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupted)  # as Ctrl-C: a build's make is stopped too
     try:
         return args.func(args)
     except KernelError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return getattr(args, "abort", 2)
     except KeyboardInterrupt:
         print("error: interrupted (the cache is unchanged)", file=sys.stderr)
         return 130

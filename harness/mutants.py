@@ -40,7 +40,7 @@ from pathlib import Path
 
 import yaml
 
-from harness import runs
+from harness import child, runs
 from harness.faults import IowitnessError
 from kernels import catalog
 from kernels.catalog import SourceEntry
@@ -229,17 +229,7 @@ def _child(args: list[str], stderr=None) -> tuple[int, str]:
     child is asked to stop (both stop their own children on SIGTERM) before this
     process goes. Returns its exit code and, with stderr=PIPE, its stderr."""
     proc = subprocess.Popen([sys.executable, *args], cwd=REPO, stdout=sys.stderr, stderr=stderr, text=True)
-    try:
-        _, err = proc.communicate()
-        return proc.returncode, err or ""
-    except BaseException:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        raise
+    return child.wait(proc, communicate=True)
 
 
 def _interrupt(signum, frame):

@@ -344,7 +344,7 @@ class Subject:
 
 
 def run_tests(state: State, subject: Subject, rev: str, tests: list[str], n: int) -> Outcome:
-    from harness import runs
+    from harness import child, runs
     results = state.path / "runs" / f"{rev[:12]}-{n}"
     shutil.rmtree(results, ignore_errors=True)
     env = dict(os.environ, IOWITNESS_CATALOG=str(subject.catalog(rev)))
@@ -356,16 +356,7 @@ def run_tests(state: State, subject: Subject, rev: str, tests: list[str], n: int
                                  subject.kernel,
                                  "--results-dir", str(results), *tests], cwd=repo, env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
-    try:
-        rc = proc.wait()
-    except BaseException:
-        proc.send_signal(signal.SIGTERM)  # pytest stops its guests on SIGTERM
-        try:
-            proc.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        raise
+    rc, _ = child.wait(proc)
     seconds = round(time.monotonic() - t0, 1)
     if rc == 5:
         raise BisectError("bisect", f"the tests select nothing: {' '.join(tests)}")

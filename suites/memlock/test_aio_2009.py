@@ -89,7 +89,7 @@ def test_a_forked_child_holds_rings_it_did_not_set_up(guest, workloads, evidence
             time.sleep(0.2)
             lines = guest.poll(held.proc).stdout.splitlines()
             readies = [int(ln.split()[1]) for ln in lines if ln.startswith("READY ")]
-        parent = held.proc.pid  # prlimit and setpriv exec: the agent's child is the workload itself
+        parent = held.pid
         child = next((p for p in readies if p != parent), None)
         evidence.check("the child", child is not None, "forked, READY", str(readies), "aio_workload -F")
         if child is not None:

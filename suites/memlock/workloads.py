@@ -145,9 +145,10 @@ class Workloads:
     def hold(self, identity: Identity, memlock: int, argv: str, uid: int | None = None) -> Held:
         uid, cmd = identity.wrap(memlock, argv, uid)
         proc = self.guest.spawn(cmd)
-        lines = self.guest.wait_for_output(proc, "READY", timeout=60).stdout.splitlines()
-        pid = int(next(ln for ln in lines if ln.startswith("READY ")).split()[1])
-        return Held(self.guest, proc, pid, uid, lines)
+        # prlimit and setpriv exec, so the agent's child is the workload. Wait for its own
+        # READY: a child it forks (-F) may print first.
+        lines = self.guest.wait_for_output(proc, f"READY {proc.pid}\n", timeout=60).stdout.splitlines()
+        return Held(self.guest, proc, proc.pid, uid, lines)
 
     def hold_aio(self, identity: Identity, memlock: int, sizes: list[int], destroy: int = 0,
                  uid: int | None = None) -> tuple[Held, list[str]]:

@@ -111,7 +111,8 @@ def matrices(run: Run) -> dict[str, Matrix]:
         m.waits = sorted(waits, key=lambda w: (order.index(w) if w in order else len(order), w))
         names = {b for _, b in m.rows} | {b for _, b in m.absent} | {b for _, b in m.tests}
         m.witnesses = sorted(names, key=lambda b: (m.columns.get(b, {}).get("order", 999), b))
-    return dict(sorted(out.items()))
+    # A run whose tables judged no wait by any witness has no matrix to show.
+    return {k: m for k, m in sorted(out.items()) if m.waits and m.witnesses}
 
 
 LEGEND = ("agrees / disagrees (its number is not what the kernel's counters and its own documented computation "

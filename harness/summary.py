@@ -1,9 +1,11 @@
 """The page a person reads first: results/<run>/summary.md and summary.html.
 
-A kernel x scenario matrix (pass / fail / skip counts, guest faults named), then every
-test that did not pass with its reason, then the evidence tables the scenario tests
-wrote, then the plots. The HTML page is self-contained (styles
-inline, plots embedded as data: URIs) so it can be mailed or attached to a CI job.
+A kernel x scenario matrix (pass / fail / skip counts, guest faults named), then the
+reports a command attached to the run (reports/*.md: a bisection names its first bad
+commit in that revision's failing run), then every test that did not pass with its
+reason, then the evidence tables the scenario tests wrote, then the plots. The HTML
+page is self-contained (styles inline, plots embedded as data: URIs) so it can be
+mailed or attached to a CI job.
 
     python -m harness.summary RUN_DIR      # (re)write both files, print the .md path
 """
@@ -17,7 +19,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from harness import agreement, ktap, runs
+from harness import agreement, ktap, report_page, runs
 from harness.runs import Case, Run
 
 ORDER = ("failed", "error", "skipped", "passed")
@@ -44,6 +46,11 @@ def not_passed(cases: list[Case]) -> list[Case]:
     return sorted((c for c in cases if c.verdict != "passed"), key=lambda c: (ORDER.index(c.verdict), c.nodeid))
 
 
+def attached(run: Run) -> list[str]:
+    """The reports attached to the run, in name order."""
+    return [p.read_text() for p in sorted((run.path / "reports").glob("*.md"))]
+
+
 def markdown(run: Run) -> str:
     cases = run.cases
     env = run.kernels()
@@ -53,6 +60,8 @@ def markdown(run: Run) -> str:
     lines += ["| scenario | " + " | ".join(kernels) + " |", "|---" * (len(kernels) + 1) + "|"]
     for s in scenarios:
         lines.append(f"| {s} | " + " | ".join(cell_text(cells.get((s, k), {})) for k in kernels) + " |")
+    for text in attached(run):
+        lines += ["", "#" + text if text.startswith("# ") else text]
     mats = agreement.matrices(run)
     if mats:
         lines += ["", "## Agreement: what each witness said of each wait", "",
@@ -115,6 +124,7 @@ def page(run: Run) -> str:
                       for k in kernels)
         out.append(f"<tr><th>{e(s)}</th>{row}</tr>")
     out.append("</table>")
+    out += [f"<section class='report'>{report_page.body(text, level=2)}</section>" for text in attached(run)]
     mats = agreement.matrices(run)
     if mats:
         out.append("<h2 id='agreement'>Agreement: what each witness said of each wait</h2><p>"

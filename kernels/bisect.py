@@ -404,6 +404,14 @@ def judge(subject: Subject, rev: str, state: State, tests: list[str], k: int, sa
 
 # -- the report --------------------------------------------------------------------------
 
+def ends(commits: list[str], good: str, state: State) -> tuple[str, str]:
+    """The last revision judged good and the first judged bad after it."""
+    steps = state.data["steps"]
+    verdicts = {i: steps[c]["verdict"] for i, c in enumerate(commits) if steps.get(c, {}).get("verdict")}
+    lo, hi = bounds(len(commits), verdicts)
+    return (commits[lo] if lo >= 0 else good), commits[hi]
+
+
 def report(where: str, commits: list[str], good: str, state: State, describe) -> str:
     from harness.compare import evidence_changes
     steps = state.data["steps"]
@@ -438,7 +446,7 @@ def report(where: str, commits: list[str], good: str, state: State, describe) ->
         why = s.get("why") or (s["runs"][-1]["why"] if s.get("runs") else "")
         lines.append(f"| {d['short']} | {d['subject'][:60]} | {s.get('verdict', '?')} | {runs_text} | "
                      f"{why[:100]} | {s.get('build_seconds', '-')} |")
-    last_good = order[lo + 1] if lo >= 0 else good
+    last_good = ends(commits, good, state)[0]
     a, b = _a_run(steps.get(last_good, {}), PASS, steps), _a_run(steps.get(commits[hi], {}), FAIL, steps)
     if a and b:
         changed, _ = evidence_changes(Path(a), Path(b))
@@ -448,36 +456,35 @@ def report(where: str, commits: list[str], good: str, state: State, describe) ->
 
 
 def as_html(text: str) -> str:
-    """The report as a page: its tables as tables, its indented lines as code."""
-    import html
-    e = html.escape
-    out = ["<!doctype html><html><head><meta charset='utf-8'><title>iowitness bisection</title>"
-           "<style>body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:2px 6px}"
-           "table{border-collapse:collapse}</style></head><body>"]
-    rows: list[list[str]] = []
-    for line in text.splitlines() + [""]:
-        if line.startswith("|"):
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            if not all(set(c) <= set("-") for c in cells):
-                rows.append(cells)
-            continue
-        if rows:
-            out.append("<table>" + "".join("<tr>" + "".join(f"<{t}>{e(c)}</{t}>" for c in r) + "</tr>"
-                                            for t, r in (("th" if i == 0 else "td", r) for i, r in enumerate(rows)))
-                       + "</table>")
-            rows = []
-        if line.startswith("# "):
-            out.append(f"<h1>{e(line[2:])}</h1>")
-        elif line.startswith("    "):
-            out.append(f"<pre>{e(line[4:])}</pre>")
-        elif line.strip():
-            out.append(f"<p>{e(line.replace('**', ''))}</p>")
-    return "".join(out) + "</body></html>\n"
+    from harness import report_page
+    return report_page.page("iowitness bisection", text)
 
 
 def write_report(state: State, name: str, text: str) -> None:
     (state.path / f"{name}.md").write_text(text)
     (state.path / f"{name}.html").write_text(as_html(text))
+
+
+def attach(state: State, name: str, text: str, revs_results: list[tuple[str, str | None]]) -> list[Path]:
+    """Put the report into the runs it speaks of (reports/NAME.md) and rewrite their
+    summaries: whoever opens the first bad revision's failing run reads the culprit
+    there. Each (revision, result) names a session of that revision that gave it."""
+    from harness import summary
+    steps, pages = state.data["steps"], []
+    for rev, result in revs_results:
+        run = _a_run(steps.get(rev, {}), result, steps)
+        if not run or not (Path(run) / "junit.xml").exists() or Path(run) / "summary.html" in pages:
+            continue
+        (Path(run) / "reports").mkdir(exist_ok=True)
+        (Path(run) / "reports" / f"{name}.md").write_text(text)
+        summary.write(Path(run))
+        pages.append(Path(run) / "summary.html")
+    return pages
+
+
+def _say_pages(pages: list[Path]) -> None:
+    for p in pages:
+        _say(f"report attached: {p}")
 
 
 def _a_run(step: dict, result: str | None, steps: dict | None = None) -> str | None:
@@ -542,24 +549,46 @@ def cmd_bisect(args) -> int:
             git(tree, "checkout", "-q", home)
     text = report(f"tree {tree}", commits, good, state, subject.label)
     write_report(state, "report", text)
+    last_good, first_bad = ends(commits, good, state)
+    _say_pages(attach(state, "bisection", text, [(first_bad, FAIL), (last_good, PASS)]))
     print(text)
     return 0
 
 
-def series_report(tree: Path, base: str, commits: list[str], state: State) -> str:
-    """Each commit of a series on its own against the base: its verdict, and the
-    evidence rows whose verdict it changed (ktest's patchcheck, with the rules)."""
+def rules_changed(run_a: str | None, run_b: str | None) -> str:
+    """The evidence rows whose verdict changed from one run to the other, folded by
+    witness and change ("aio-nr while held ok -> FAIL in 11 tests")."""
     from harness.compare import evidence_changes
+    if not run_a or not run_b:
+        return ""
+    folded: dict[str, int] = {}
+    for line in evidence_changes(Path(run_a), Path(run_b))[0]:
+        kind, rest = line.split(None, 1)
+        _, what = rest.split(": ", 1)
+        key = f"{what.replace(': ', ' ')}" if kind == "CHANGED" else f"{what} gone"
+        folded[key] = folded.get(key, 0) + 1
+    return "; ".join(f"{k} in {n} test{'s' if n > 1 else ''}" for k, n in folded.items()) or "none"
+
+
+def series_report(tree: Path, base: str, commits: list[str], state: State) -> str:
+    """Each commit of a series on its own: its verdict, the evidence rows whose
+    verdict it changed against the base (ktest's patchcheck, with the rules), and
+    against the commit before it that ran (which commit of the series did it)."""
     steps = state.data["steps"]
     base_run = _a_run(steps.get(base, {}), None, steps)
+    before = base_run
     lines = ["# Series", "", f"tree {tree}, {len(commits)} commits on {base[:12]}", "",
-             "| commit | subject | verdict | rows changed against the base |", "|---|---|---|---|"]
+             "| commit | subject | verdict | rows changed against the base | against the commit before |",
+             "|---|---|---|---|---|"]
     for c in commits:
         s, d = steps.get(c, {}), describe(tree, c)
         run = _a_run(s, None, steps)
-        changed = evidence_changes(Path(base_run), Path(run))[0] if base_run and run else []
-        what = "; ".join(x.strip() for x in changed)[:400] or ("none" if run else s.get("why", "not run")[:100])
-        lines.append(f"| {d['short']} | {d['subject'][:60]} | {s.get('verdict', '?')} | {what} |")
+        if run:
+            vs_base, vs_before = rules_changed(base_run, run), rules_changed(before, run)
+            before = run
+        else:
+            vs_base = vs_before = s.get("why", "not run")[:100]
+        lines.append(f"| {d['short']} | {d['subject'][:60]} | {s.get('verdict', '?')} | {vs_base} | {vs_before} |")
     return "\n".join(lines) + "\n"
 
 
@@ -578,6 +607,7 @@ def cmd_series(args) -> int:
             git(tree, "checkout", "-q", home)
     text = series_report(tree, base, commits, state)
     write_report(state, "series", text)
+    _say_pages(attach(state, "series", text, [(base, None), *((c, None) for c in commits)]))
     print(text)
     return 0
 
@@ -643,6 +673,8 @@ def cmd_bisect_debian(args) -> int:
         verdicts[i] = judge(subject, commits[i], state, tests, args.runs, _say)
     text = report(f"{entry.name} (Debian)", commits, good, state, subject.label)
     write_report(state, "report", text)
+    last_good, first_bad = ends(commits, good, state)
+    _say_pages(attach(state, "bisection", text, [(first_bad, FAIL), (last_good, PASS)]))
     print(text)
     return 0
 

@@ -6,12 +6,15 @@ as docs/bisect.md shows."""
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from harness.runs import Case
 from kernels import bisect
 from kernels.bisect import BAD, FAIL, GOOD, INFRA, PASS, SKIP
+from kernels.catalog import DEFAULT_CATALOG
+from tests.conftest import CHILD, first_kernel
 
 
 def _case(verdict: str, fault: str | None = None, status: str | None = None, name: str = "test_x[bisect]"):
@@ -204,3 +207,42 @@ def test_the_report_as_a_page_keeps_its_table():
                           "\n    CHANGED x\n")
     assert "<h1>Bisection</h1>" in page and "<th>a</th>" in page and "<td>&lt;2&gt;</td>" in page
     assert "<pre>CHANGED x</pre>" in page and "**" not in page
+
+
+def test_the_report_is_attached_to_the_runs_it_names(tmp_path):
+    """The first bad revision's failing run, and the last good one's passing run,
+    show the bisection in their summary; a revision with no run is left alone."""
+    junit = (Path(__file__).parent / "data" / "junit-sample.xml").read_text()
+    state = bisect.State(tmp_path / "state")
+    state.path.mkdir()
+    for rev, result in (("c1", PASS), ("c2", FAIL)):
+        run = tmp_path / rev
+        run.mkdir()
+        (run / "junit.xml").write_text(junit)
+        state.step(rev)["runs"].append({"result": result, "why": "", "run": str(run), "seconds": 1})
+    state.step("c3")  # skipped: never ran
+    text = "# Bisection\n\n**First bad commit: c2 break it**\n\n| commit | verdict |\n|---|---|\n| c2 | bad |\n"
+    pages = bisect.attach(state, "bisection", text, [("c2", FAIL), ("c1", PASS), ("c3", None)])
+    assert pages == [tmp_path / "c2" / "summary.html", tmp_path / "c1" / "summary.html"]
+    page = pages[0].read_text()
+    assert "<section class='report'><h2>Bisection</h2><p>First bad commit: c2 break it</p>" in page
+    assert "<td>c2</td><td>bad</td>" in page
+    assert "## Bisection" in (tmp_path / "c2" / "summary.md").read_text()
+
+
+@pytest.mark.parametrize(("oracle", "results", "want"), [
+    ("test_qemu_killed_target.py::test_loses_its_guest", [INFRA, INFRA], SKIP),
+    ("test_witness_disagrees_target.py::test_a_witness_disagrees", [FAIL, FAIL], BAD),
+], ids=["only-a-lost-guest", "a-witness-disagrees"])
+def test_a_revision_that_only_loses_its_guest_is_never_bad(oracle, results, want, tmp_path, request, monkeypatch):
+    """On a real guest: sessions whose only failure is QEMU killed under the test are
+    no verdict, and the revision is skipped; the positive control, a witness that
+    disagrees on the same kernel, makes it bad."""
+    kernel = first_kernel(request.config)
+    monkeypatch.setenv(CHILD, "1")  # the child pytest collects tests/fault_targets
+    subject = bisect.Subject(lambda rev: bisect.Built(rev, "", 0.0), lambda rev: DEFAULT_CATALOG, kernel,
+                             lambda rev: {"short": rev, "subject": "", "date": ""})
+    state = bisect.State(tmp_path)
+    said = []
+    got = bisect.judge(subject, "rev", state, [f"tests/fault_targets/{oracle}"], 2, said.append)
+    assert (got, state.data["steps"]["rev"]["results"]) == (want, results), said

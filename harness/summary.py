@@ -42,6 +42,10 @@ def cell_text(counts: dict) -> str:
     return ", ".join(f"{counts[v]} {MARK[v]}" for v in ORDER if counts.get(v))
 
 
+def run_again(cases: list[Case]) -> list[Case]:
+    return [c for c in cases if c.properties.get("rerun_after")]
+
+
 def not_passed(cases: list[Case]) -> list[Case]:
     return sorted((c for c in cases if c.verdict != "passed"), key=lambda c: (ORDER.index(c.verdict), c.nodeid))
 
@@ -75,6 +79,10 @@ def markdown(run: Run) -> str:
     if bad:
         lines += ["", "## Not passed", ""]
         lines += [f"- **{MARK[c.verdict]}** `{c.nodeid}` — {c.reason}" for c in bad]
+    again = run_again(cases)
+    if again:
+        lines += ["", "## Run again (the first attempt's guest was lost to the emulator; vm/console.py)", ""]
+        lines += [f"- **{MARK[c.verdict]}** `{c.nodeid}` — after: {c.properties['rerun_after']}" for c in again]
     tables = run.tables
     if tables:
         lines += ["", "## Evidence", ""]
@@ -140,6 +148,13 @@ def page(run: Run) -> str:
         out += [f"<tr class='{c.verdict}'><td>{MARK[c.verdict]}</td><td><code>{e(c.nodeid)}</code></td>"
                 f"<td>{e(c.reason)}</td></tr>" for c in bad]
         out.append("</table>")
+    again = run_again(cases)
+    if again:
+        out.append("<h2>Run again</h2><p>The first attempt's guest was lost to the emulator (vm/console.py); "
+                   "the verdict is the second attempt's.</p><ul>")
+        out += [f"<li>{MARK[c.verdict]} <code>{e(c.nodeid)}</code>, after: {e(c.properties['rerun_after'])}</li>"
+                for c in again]
+        out.append("</ul>")
     tables = run.tables
     if tables:
         out.append("<h2>Evidence</h2>")

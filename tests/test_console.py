@@ -37,3 +37,11 @@ def test_emulator_int3_race_is_recognised():
 def test_other_panics_are_not_the_emulator_race():
     assert console.emulator_int3(PANIC_LOG) is None
     assert console.emulator_int3("[ 1.8] Kernel panic - not syncing: VFS: Unable to mount root fs\n") is None
+
+
+def test_an_int3_oops_the_guest_lived_through_does_not_explain_a_later_panic():
+    lived = "[ 1.0] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI\n[ 1.1] ---[ end trace ]---\n"
+    later = "[ 9.0] BUG: unable to handle page fault\n[ 9.0] Oops: 0000 [#2] PREEMPT SMP NOPTI\n" \
+            "[ 9.1] Kernel panic - not syncing: Fatal exception\n"
+    assert console.emulator_int3(lived + later) is None
+    assert console.emulator_int3(lived) is None  # no panic: the guest lived

@@ -32,10 +32,20 @@ def find_panic(text: str) -> str | None:
     return "\n".join([lines[-1], *lines[-25:-1]])
 
 
+OOPS_HEADER = re.compile(r"^.*\[#\d+\].*$", re.M)  # lib/bug.c, arch/x86/kernel/dumpstack.c: "...: 0000 [#1] ..."
+
+
 def emulator_int3(text: str) -> str | None:
-    """The oops line if the guest died of the TCG stale-int3 race, else None."""
-    m = EMULATOR_INT3.search(text)
-    return m.group(0).strip() if m else None
+    """The oops line if the guest died of the TCG stale-int3 race, else None: the
+    oops that led to the panic (the last before it) is an int3 one. An int3 oops
+    the guest lived through does not explain a later, other panic."""
+    m = PANIC.search(text)
+    if not m:
+        return None
+    headers = OOPS_HEADER.findall(text[: m.start()])
+    if not headers or not EMULATOR_INT3.fullmatch(headers[-1]):
+        return None
+    return headers[-1].strip()
 
 
 def trouble_lines(text: str) -> list[str]:

@@ -24,6 +24,14 @@ class KernelPanic(GuestError):
     status = FAIL
 
 
+class EmulatorFault(GuestError):
+    """The guest died of the TCG stale-int3 race (vm/console.py) in the middle of a
+    test: the emulator's bug, no verdict about the kernel. The test runs once more
+    on a new guest (pytest.ini: --reruns 1 --only-rerun EmulatorFault)."""
+
+    fault = "emulator fault"
+
+
 class GuestHung(GuestError):
     fault = "guest hung"
 

@@ -92,7 +92,8 @@ class Guest:
                                              str(self.session_dir)],
                                             pass_fds=(r,), cwd=REPO, start_new_session=True)
             os.close(r)
-            self.liveness = Liveness(self.label, self.proc, self.console_log, self.session_dir)
+            self.liveness = Liveness(self.label, self.proc, self.console_log, self.session_dir,
+                                     tcg=self.accel.name == "tcg")
             self._wait_ready()
         except BaseException:
             self.kill()

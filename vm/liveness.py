@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from vm import console
-from vm.errors import BootFailed, ChannelLost, GuestError, GuestHung, KernelPanic, QemuExited
+from vm.errors import BootFailed, ChannelLost, EmulatorFault, GuestError, GuestHung, KernelPanic, QemuExited
 from vm.vng import ping_socket
 
 AGENT_EXITED = "iowitness-agent: exited"  # what vm/guest_hold.sh logs if the agent ends
@@ -24,8 +24,10 @@ PING_TIMEOUT_S = 30.0  # how long the shell ping loop may take to answer before 
 
 
 class Liveness:
-    def __init__(self, label: str, proc: subprocess.Popen, console_log: Path, session_dir: Path):
+    def __init__(self, label: str, proc: subprocess.Popen, console_log: Path, session_dir: Path,
+                 tcg: bool = False):
         self.label = label
+        self.tcg = tcg  # under TCG a panic may be the emulator's (vm/console.py)
         self.proc = proc
         self.console_log = console_log
         self.session_dir = session_dir
@@ -120,7 +122,12 @@ class Liveness:
     def diagnose(self, what: str, cause: BaseException | None = None) -> GuestError:
         """Why the channel failed during `what`, as a verdict."""
         time.sleep(1)  # let a panic reach the console log
-        panic = console.find_panic(self.console_text())
+        text = self.console_text()
+        panic = console.find_panic(text)
+        race = console.emulator_int3(text) if self.tcg else None
+        if race:
+            return EmulatorFault(f"{self.label}: the emulator's stale-int3 race killed the guest during {what} "
+                                 f"(vm/console.py): {race}\n{panic}")
         if panic:
             return KernelPanic(f"{self.label}: kernel panic during {what}:\n{panic}")
         if self.qemu_gone():

@@ -14,7 +14,7 @@ from pathlib import Path
 from harness import budget
 from kernels.cache import CachedKernel
 from vm import console
-from vm.errors import BootFailed, GuestError, KernelPanic
+from vm.errors import BootFailed, EmulatorFault, GuestError, KernelPanic
 from vm.guest import Guest
 from vm.options import GuestOptions
 
@@ -62,7 +62,7 @@ class GuestPool:
 
     @staticmethod
     def _emulator_race(g: Guest, e: GuestError) -> str | None:
-        if not isinstance(e, KernelPanic) or g.accel is None or g.accel.name != "tcg":
+        if not isinstance(e, (KernelPanic, EmulatorFault)) or g.accel is None or g.accel.name != "tcg":
             return None
         return console.emulator_int3(g.console_text())
 

@@ -150,6 +150,8 @@ def _message(rep) -> str:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     rep = yield
+    if rep.when == "setup":  # a new attempt (a test run again): none of the last one's reports
+        item.stash[REPORTS] = {}
     item.stash.setdefault(REPORTS, {})[rep.when] = rep
     return rep
 

@@ -56,9 +56,22 @@ def test_iostat_sar_pidstat_ps():
 
 def test_atop_one_word_per_field_and_its_samples():
     rows = [r for r in atop.parse(text("atop-z.txt")) if r[2] == 1038]
-    assert rows[0] == ("PRG", 1796460815.0, 1038, {"state": "T", "nthr": 1, "nthrslpu": 0, "sample": 0})
+    assert rows[0] == ("PRG", 1796460815.0, 1038, {"name": "block_once-b7c0", "state": "T", "nthr": 1,
+                                                   "nthrslpu": 0, "sample": 0})
     assert rows[1][0] == "PRC" and rows[1][3]["blkdelay"] == 0
     assert {r[3]["sample"] for r in rows} == {0, 1, 2}
+
+
+def test_atop_lines_from_reads_the_tracer_did_not_keep_are_left_out():
+    # debian-6.12-rt, 3 vCPUs: atop's first sample read pid 1016 before its exec
+    # (comm taskset), which the read tracer does not keep; its last line is its
+    # exit's. The lines left are as many as its traced reads, so each is paired with
+    # its own read by order, not by a stamp that fell on a second's edge.
+    rows = [r for r in atop.parse(text("atop-before-exec.txt")) if r[0] == "PRG"]
+    assert [r[3]["name"] for r in rows if not atop.from_a_traced_read(r[3])] == ["taskset", "block_once-b7c0"]
+    kept = [r for r in rows if atop.from_a_traced_read(r[3])]
+    traced = [ln for ln in text("atop-before-exec.reads.txt").splitlines() if ln.startswith("pstat ")]
+    assert len(kept) == len(traced) == 15
 
 
 def test_iotop_frames():

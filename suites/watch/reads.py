@@ -76,6 +76,12 @@ def woken(reads: list[Read], task: int, after: float, before: float) -> Instant 
     return Instant(got[0].t0, got[-1].t1) if got else None
 
 
+# fixtures/tracers/tool_reads.bt keeps a read of /proc/<pid>/stat only while the
+# task's comm starts so: a task forked as `taskset -c N block_once ...` and read
+# before its exec was read untraced (a tool's line with that comm has no reading).
+TRACED_COMM = "block_once"
+
+
 def rounds(reads: list[Read], what: str, task: int = 0) -> list[Instant]:
     """The readings of one file (of one task): reads less than ROUND_GAP_S apart are one."""
     out: list[Instant] = []

@@ -47,11 +47,19 @@ def parse(text: str) -> list[tuple[str, float, int, dict]]:
         if f[:1] == ["SEP"]:  # the end of a sample (two may share a second)
             sample += 1
         elif f[:1] == ["PRG"] and len(f) >= 20:
-            rows.append(("PRG", float(f[2]), int(f[6]), {"state": f[8], "nthr": int(f[12]), "nthrslpu": int(f[19]),
-                                                          "sample": sample}))
+            rows.append(("PRG", float(f[2]), int(f[6]), {"name": f[7], "state": f[8], "nthr": int(f[12]),
+                                                          "nthrslpu": int(f[19]), "sample": sample}))
         elif f[:1] == ["PRC"] and len(f) >= 23:
-            rows.append(("PRC", float(f[2]), int(f[6]), {"state": f[8], "blkdelay": int(f[22]), "sample": sample}))
+            rows.append(("PRC", float(f[2]), int(f[6]), {"name": f[7], "state": f[8], "blkdelay": int(f[22]),
+                                                          "sample": sample}))
     return rows
+
+
+def from_a_traced_read(f: dict) -> bool:
+    """Whether a line of a hold's task came from a read the tracer kept: not its last
+    line, state E, which comes from its exit (process accounting), and not one from
+    before its exec (its comm still taskset's: reads.TRACED_COMM)."""
+    return f["state"] != "E" and f["name"].startswith(reads.TRACED_COMM)
 
 
 class Atop(ToolWitness):
@@ -96,8 +104,7 @@ class Atop(ToolWitness):
     def judge_output(self, ev, seen, ts) -> None:
         rows, others = ts.parsed
         p, pids, samples = seen.p, set(seen.hold.pids), seen.window.samples
-        # A process's last line, state E, comes from its exit (process accounting), not from a read.
-        prg = {pid: [(t, f) for lab, t, q, f in rows if lab == "PRG" and q == pid and f["state"] != "E"]
+        prg = {pid: [(t, f) for lab, t, q, f in rows if lab == "PRG" and q == pid and from_a_traced_read(f)]
                for pid in pids}
         placed, readings = pertask.sampled_reports(
             seen, {pid: [(f["sample"], t, 0.0) for t, f in v] for pid, v in prg.items()}, "pstat")
@@ -138,7 +145,7 @@ class Atop(ToolWitness):
         ev.check(f"{p}atop D count as documented", bool(counts) and all(doc.holds(c) for c in counts),
                  f"{doc.lo:g}..{doc.hi:g}: the threads in D", shown, SOURCE, known=ATOP_IDLE_AS_D)
         prc = {pid: [(f["sample"], t, float(f["blkdelay"])) for lab, t, q, f in rows if lab == "PRC" and q == pid
-                     and f["state"] != "E"] for pid in pids}
+                     and from_a_traced_read(f)] for pid in pids}
         delays, readings = pertask.sampled_reports(seen, prc, "pstat")
         pertask.delays(ev, seen, "atop", "blkdelay", pertask.flat(delays), readings,
                        lambda st, a, b: st.change(a, b), SOURCE, unit=" ticks")

@@ -395,7 +395,7 @@ def test_iowait_is_w_less_what_ran_and_interrupts_from_idle():
     assert not _iowait_rows(540, 300, irq_fields=8, irqtime=True)["CPU 1 iowait"]
 
 
-def _hog_rows(busy: int, loc: int, counted=None, uncounted: str = "") -> dict:
+def _hog_rows(busy: int, loc: int, counted=None, uncounted: str = "", retries=None) -> dict:
     """cpu_iowait's rows with a hog on CPU 1 for 6 s at HZ=250: busy +`busy`
     ticks, `loc` local timer interrupts taken there, and the tick's own count
     around the window ((t, count) before and after) where it was counted."""
@@ -412,6 +412,8 @@ def _hog_rows(busy: int, loc: int, counted=None, uncounted: str = "") -> dict:
     h = Hold(DIRECT_READ, 1, [1], Span(window[0], window[-1], window), {1: parse_task_stat(TASK)}, None)
     ev = Evidence("t")
     mine = {"ticks": counted} if counted else {"ticks_why": uncounted} if uncounted else None
+    if retries is not None:
+        mine = {**(mine or {}), "retries": retries}
     cpu_iowait.WITNESS.judge(ev, Seen(h, base, 250, "", True, mine))
     return {r.witness: r.ok for r in ev.rows}
 
@@ -428,9 +430,16 @@ def test_a_hogged_cpu_is_charged_every_tick_it_took():
     counted = ((10.0, 5000), (16.0, 6200))
     assert _hog_rows(472, 1250, counted)["CPU 1 busy (hog)"]
     assert not _hog_rows(498, 1250, counted)["CPU 1 busy (hog)"]
-    # High resolution mode with the tick not counted: LOC bounds it only from above.
-    assert _hog_rows(440, 1200, uncounted="no trace instance")["CPU 1 busy (hog)"]
-    assert not _hog_rows(489, 1200, uncounted="no trace instance")["CPU 1 busy (hog)"]
+    # High resolution mode with the tick not counted: the interrupts and the
+    # hrtimer_interrupt() retries read around the window bound it from above only.
+    assert _hog_rows(440, 1200, uncounted="no trace instance", retries=0)["CPU 1 busy (hog)"]
+    assert not _hog_rows(489, 1200, uncounted="no trace instance", retries=0)["CPU 1 busy (hog)"]
+    # 20 retries: each may have run the tick once more, 1220 x 100/250 = 488.
+    assert _hog_rows(488, 1200, uncounted="no trace instance", retries=20)["CPU 1 busy (hog)"]
+    assert not _hog_rows(497, 1200, uncounted="no trace instance", retries=20)["CPU 1 busy (hog)"]
+    # Retries unread: up to two more passes per interrupt, 3600 x 100/250 = 1440.
+    assert _hog_rows(1400, 1200, uncounted="no trace instance")["CPU 1 busy (hog)"]
+    assert not _hog_rows(1449, 1200, uncounted="no trace instance")["CPU 1 busy (hog)"]
 
 
 def test_the_kernels_delay_record_is_bounded_by_the_window_and_the_sleep():

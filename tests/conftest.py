@@ -3,19 +3,90 @@
 tests/fault_targets/ holds tests that only make sense as the child of another
 test (a guest that is killed, a disk that fills up): a plain run does not
 collect them; `child_pytest` runs them with CHILD set.
+
+A test that boots a guest, itself or through a child pytest, is marked `guest`:
+`pytest tests -m "not guest"` is the run that needs no QEMU (seconds, not
+minutes). The mark is checked, not trusted: an unmarked test finds stand-ins for
+QEMU first on its PATH, which refuse to start and fail it by name.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 CHILD = "IOWITNESS_CHILD"  # set in a child pytest: tests/fault_targets is collected there only
 
 collect_ignore = [] if os.environ.get(CHILD) else ["fault_targets"]
+
+# What virtme-ng runs (virtme/qemu_helpers.py: shutil.which("qemu-system-<arch>"),
+# then "qemu-kvm"), and what vm/accel.py's probe boot runs.
+QEMU_NAMES = ("qemu-system-x86_64", "qemu-kvm")
+QEMU_CALLS = "IOWITNESS_TEST_QEMU_CALLS"  # file the stand-ins append to
+_PATH = os.environ.get("PATH", "")
+_STAND_INS = pytest.StashKey[Path]()
+_CALLS = pytest.StashKey[Path]()
+# A version query is no boot (the run's environment.json records it): it goes through.
+STAND_IN = """#!/bin/sh
+if [ "$*" = --version ] && [ -n "{real}" ]; then exec "{real}" --version; fi
+echo "$0 $*" >> "${calls}"
+echo "iowitness tests: this test is not marked guest and may not start QEMU" >&2
+exit 97
+"""
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "guest: boots a QEMU guest, itself or through a child pytest")
+    stand_ins = Path(tempfile.mkdtemp(prefix="iowitness-no-qemu-"))
+    for name in QEMU_NAMES:
+        real = shutil.which(name, path=_PATH) or ""
+        (stand_ins / name).write_text(STAND_IN.format(real=real, calls="{" + QEMU_CALLS + "}"))
+        (stand_ins / name).chmod(0o755)
+    config.stash[_STAND_INS] = stand_ins
+
+
+def pytest_unconfigure(config):
+    if _STAND_INS in config.stash:
+        shutil.rmtree(config.stash[_STAND_INS], ignore_errors=True)
+
+
+def _guarded(item) -> bool:
+    # A child pytest's tests are governed by the mark of the test that ran it.
+    return not item.get_closest_marker("guest") and not os.environ.get(CHILD)
+
+
+# Set before any fixture of the item, so a module-scoped guest fixture that the
+# item is the first to use boots (or is refused) under the item's own mark.
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    if _guarded(item):
+        calls = item.config.stash[_STAND_INS] / f"calls-{os.getpid()}"
+        calls.unlink(missing_ok=True)
+        os.environ["PATH"] = f"{item.config.stash[_STAND_INS]}:{_PATH}"
+        os.environ[QEMU_CALLS] = str(calls)
+        item.stash[_CALLS] = calls
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item):
+    try:
+        return (yield)
+    finally:
+        calls = item.stash.get(_CALLS, None)
+        if calls is not None:
+            os.environ["PATH"] = _PATH
+            os.environ.pop(QEMU_CALLS, None)
+        if calls is not None and calls.exists():
+            first = calls.read_text().splitlines()[0]
+            calls.unlink()
+            pytest.fail(f"started QEMU but is not marked guest: {first[:120]}", pytrace=False)
 
 
 def first_kernel(config, default: str = "debian-6.12") -> str:
@@ -51,7 +122,6 @@ def shared_root_dir(guest) -> Path:
     for d in (REPO, Path.home(), Path("/root")):
         if d.is_dir() and os.access(d, os.W_OK) and not covered(d):
             return d
-    import pytest
     pytest.skip(f"no writable host directory outside the guest's overlays ({', '.join(own)})")
 
 

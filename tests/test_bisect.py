@@ -230,6 +230,7 @@ def test_the_report_is_attached_to_the_runs_it_names(tmp_path):
     assert "## Bisection" in (tmp_path / "c2" / "summary.md").read_text()
 
 
+@pytest.mark.guest
 @pytest.mark.parametrize(("oracle", "results", "want"), [
     ("test_qemu_killed_target.py::test_loses_its_guest", [INFRA, INFRA], SKIP),
     ("test_witness_disagrees_target.py::test_a_witness_disagrees", [FAIL, FAIL], BAD),

@@ -4,7 +4,11 @@ mount a root): its tests error with the boot's verdict, the kernel is booted onc
 
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from tests.conftest import child_pytest, first_kernel, only_run
+
+pytestmark = pytest.mark.guest
 
 
 def test_initramfs_init_that_does_not_exist(tmp_path, request):

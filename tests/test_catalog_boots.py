@@ -8,6 +8,7 @@ import pytest
 from kernels import check
 
 
+@pytest.mark.guest
 @pytest.mark.parametrize("name", check.debian_entries())
 def test_the_catalog_entry_boots(name, request, tmp_path, record_property):
     seen = check.check_entry(name, accel=request.config.getoption("vm_accel"), log_dir=tmp_path)

@@ -7,6 +7,8 @@ import pytest
 from harness import runs
 from tests.conftest import child_pytest, first_kernel, only_run
 
+pytestmark = pytest.mark.guest
+
 
 @pytest.mark.parametrize("oops", ["int3", "plain"])
 def test_only_the_emulator_race_runs_a_test_again(oops, tmp_path, request):

@@ -2,8 +2,12 @@
 reads it from there: QEMU killed mid-test is a lost guest (KCIDB MISS, no verdict
 about the kernel), not the kernel's FAIL."""
 
+import pytest
+
 from harness import kcidb, runs
 from tests.conftest import child_pytest, first_kernel, only_run
+
+pytestmark = pytest.mark.guest
 
 
 def test_qemu_killed_mid_test_is_miss_in_kcidb(tmp_path, request):

@@ -11,6 +11,8 @@ import pytest
 from vm import channel, liveness
 from vm.errors import ChannelLost, CommandTimeout, GuestError, GuestHung, KernelPanic
 
+pytestmark = pytest.mark.guest
+
 _panicked: dict[str, str] = {}
 
 

@@ -1,6 +1,10 @@
 """Guest options reach the guest."""
 
+import pytest
+
 from vm import probes
+
+pytestmark = pytest.mark.guest
 
 
 def test_aslr_is_what_the_options_say(guest):

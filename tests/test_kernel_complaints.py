@@ -3,7 +3,11 @@ the log line), and the next test runs on the same guest."""
 
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from tests.conftest import child_pytest, first_kernel, only_run
+
+pytestmark = pytest.mark.guest
 
 
 def test_warn_and_oops_fail_their_test_only(tmp_path, request):

@@ -59,6 +59,7 @@ def guest_documents(console_log: str) -> list[list[str]]:
     return docs
 
 
+@pytest.mark.guest
 def test_guest_side_ktap_in_the_console(tmp_path, request):
     """A real guest: each outcome's line in its kernel log; a panic gives no line for its
     test and a new document on the new guest, with the plan of what is left."""

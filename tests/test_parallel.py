@@ -22,6 +22,7 @@ def _kernels(config) -> list[str]:
     return list(config.getoption("kernel") or KERNELS)[:2]
 
 
+@pytest.mark.guest
 def test_two_workers_write_one_run_with_every_kernel(tmp_path, request):
     ks = _kernels(request.config)
     r = child_pytest("suites/memlock", "-n", "2", *(a for k in ks for a in ("--kernel", k)),
@@ -40,6 +41,7 @@ def test_two_workers_write_one_run_with_every_kernel(tmp_path, request):
     assert (run / "summary.md").exists() and "bringing up nodes" in r.stdout  # xdist's workers ran it
 
 
+@pytest.mark.guest
 def test_ctrl_c_of_a_parallel_run_leaves_no_qemu_and_valid_results(tmp_path, request):
     ks = _kernels(request.config)
     flag = tmp_path / "ready"

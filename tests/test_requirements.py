@@ -8,6 +8,8 @@ import pytest
 from harness import requirements
 from vm import probes
 
+pytestmark = pytest.mark.guest
+
 
 @pytest.mark.kconfig("CONFIG_AIO", "CONFIG_PSI=y")
 @pytest.mark.modules("null_blk")

@@ -5,7 +5,11 @@ room for it)."""
 import subprocess
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from tests.conftest import child_pytest, first_kernel, only_run
+
+pytestmark = pytest.mark.guest
 
 
 def test_results_disk_full(tmp_path, request):

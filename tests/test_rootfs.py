@@ -136,6 +136,7 @@ def other_guest(request, tmp_path_factory):
     g.shutdown()
 
 
+@pytest.mark.guest
 def test_a_guest_over_the_other_transport_runs_and_cannot_write_the_host(other_guest: Guest):
     g = other_guest
     mounts = [ln.split() for ln in g.read_text("/proc/mounts").splitlines()]

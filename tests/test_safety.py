@@ -7,9 +7,13 @@ import stat
 import threading
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import assert_share_refuses_writes
 from vm.guest import Guest
 from vm.vng import agent_socket
+
+pytestmark = pytest.mark.guest
 
 
 def test_guest_cannot_write_a_host_file(guest, tmp_path):

@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import REPO, child_command, child_env, first_kernel
 
+pytestmark = pytest.mark.guest
+
 
 def _qemu_pids() -> set[int]:
     pids = set()

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from harness import runs, soak
 from tests.conftest import first_kernel
 from tests.test_summary import make_run
@@ -44,6 +46,7 @@ def test_report_of_a_dir_without_results_is_one_line_and_exit_2(tmp_path, capsys
     assert len(capsys.readouterr().err.strip().splitlines()) == 2
 
 
+@pytest.mark.guest
 def test_two_real_runs(tmp_path, request):
     kernel = first_kernel(request.config)
     test = "suites/smoke/test_smoke.py::test_uname_matches_catalog"

@@ -14,6 +14,8 @@ import pytest
 from vm.guest import Guest
 from vm.options import GuestOptions
 
+pytestmark = pytest.mark.guest
+
 
 @pytest.fixture(scope="module")
 def ssh_guest(request, kernel, tmp_path_factory):

@@ -17,7 +17,7 @@ def test_the_catalog_entry_boots(name, request, tmp_path, record_property):
 
 
 def test_a_runs_verdicts_are_recorded_per_kernel(tmp_path, monkeypatch):
-    from tests.test_summary import make_run
+    from tests.helpers import make_run
 
     run = make_run(tmp_path)
     monkeypatch.setattr(check, "SEEN", tmp_path / "seen.yaml")

@@ -6,7 +6,7 @@ import pytest
 
 from harness import kcidb
 from harness.runs import Case
-from tests.test_summary import make_run
+from tests.helpers import make_run
 from vm.errors import (
     BootFailed,
     ChannelLost,

@@ -8,7 +8,7 @@ import pytest
 from harness import ktap, runs
 from kernels import cache
 from tests.conftest import child_pytest, first_kernel, only_run
-from tests.test_summary import make_run
+from tests.helpers import make_run
 
 
 def test_document_per_kernel(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 
 from harness import runs
 from tests.conftest import REPO, child_command, child_env, child_pytest, only_run
-from tests.test_signals import _alive, _qemu_pids
+from tests.helpers import alive, qemu_pids
 
 KERNELS = ("debian-6.1", "debian-6.12")
 
@@ -45,7 +45,7 @@ def test_two_workers_write_one_run_with_every_kernel(tmp_path, request):
 def test_ctrl_c_of_a_parallel_run_leaves_no_qemu_and_valid_results(tmp_path, request):
     ks = _kernels(request.config)
     flag = tmp_path / "ready"
-    before = _qemu_pids()
+    before = qemu_pids()
     child = subprocess.Popen(
         child_command("tests/fault_targets/test_holds_a_guest.py", "-n", "2",
                       *(a for k in ks for a in ("--kernel", k)), "--results-dir", str(tmp_path / "results")),
@@ -57,14 +57,14 @@ def test_ctrl_c_of_a_parallel_run_leaves_no_qemu_and_valid_results(tmp_path, req
             assert child.poll() is None, child.stdout.read().decode()[-3000:]
             assert time.monotonic() < deadline, "the workers' guests never became ready"
             time.sleep(1)
-        ours = _qemu_pids() - before
+        ours = qemu_pids() - before
         assert len(ours) >= len(ks), f"expected a QEMU per worker, saw {ours}"
         child.send_signal(signal.SIGINT)
         child.wait(timeout=180)
         deadline = time.monotonic() + 60
-        while any(_alive(p) for p in ours) and time.monotonic() < deadline:
+        while any(alive(p) for p in ours) and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert not [p for p in ours if _alive(p)], f"QEMU {ours} outlived the parallel run after SIGINT"
+        assert not [p for p in ours if alive(p)], f"QEMU {ours} outlived the parallel run after SIGINT"
     finally:
         if child.poll() is None:
             child.kill()

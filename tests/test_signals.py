@@ -5,32 +5,13 @@ import signal
 import subprocess
 import time
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO, child_command, child_env, first_kernel
+from tests.helpers import alive, qemu_pids
 
 pytestmark = pytest.mark.guest
-
-
-def _qemu_pids() -> set[int]:
-    pids = set()
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit():
-            try:
-                if (p / "comm").read_text().startswith("qemu-system"):
-                    pids.add(int(p.name))
-            except OSError:
-                pass
-    return pids
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return not Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
-    except (OSError, IndexError):
-        return False
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
@@ -39,7 +20,7 @@ def test_signal_to_pytest_leaves_no_qemu(tmp_path, sig, request):
     flag = tmp_path / "ready"
     child_tmp = tmp_path / "tmp"  # the child's guests make their session dirs here
     child_tmp.mkdir()
-    before = _qemu_pids()
+    before = qemu_pids()
     child = subprocess.Popen(
         child_command("tests/fault_targets/test_holds_a_guest.py", "--kernel", kernel,
                       "--results-dir", str(tmp_path / "results")),
@@ -55,15 +36,15 @@ def test_signal_to_pytest_leaves_no_qemu(tmp_path, sig, request):
             assert child.poll() is None, child.stdout.read().decode()[-3000:]
             assert time.monotonic() < deadline, "the child's guest never became ready"
             time.sleep(1)
-        ours = _qemu_pids() - before
+        ours = qemu_pids() - before
         assert ours, "no QEMU process appeared for the child's guest"
         assert list(child_tmp.glob("iowitness-vm-*")), "the child's guest has no session dir in its TMPDIR"
         child.send_signal(sig)
         child.wait(timeout=120)
         deadline = time.monotonic() + 60  # SIGKILL: the reaper needs a moment
-        while any(_alive(p) for p in ours) and time.monotonic() < deadline:
+        while any(alive(p) for p in ours) and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert not [p for p in ours if _alive(p)], f"QEMU {ours} outlived pytest after {sig.name}"
+        assert not [p for p in ours if alive(p)], f"QEMU {ours} outlived pytest after {sig.name}"
         while list(child_tmp.glob("iowitness-vm-*")) and time.monotonic() < deadline:
             time.sleep(0.5)  # SIGKILL: the reaper removes it after the kill
         left = list(child_tmp.glob("iowitness-vm-*"))

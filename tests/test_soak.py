@@ -8,7 +8,7 @@ import pytest
 
 from harness import runs, soak
 from tests.conftest import first_kernel
-from tests.test_summary import make_run
+from tests.helpers import make_run
 
 REPO = Path(__file__).resolve().parent.parent
 

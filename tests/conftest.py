@@ -5,9 +5,10 @@ test (a guest that is killed, a disk that fills up): a plain run does not
 collect them; `child_pytest` runs them with CHILD set.
 
 A test that boots a guest, itself or through a child pytest, is marked `guest`:
-`pytest tests -m "not guest"` is the run that needs no QEMU (seconds, not
-minutes). The mark is checked, not trusted: an unmarked test finds stand-ins for
-QEMU first on its PATH, which refuse to start and fail it by name.
+`pytest tests -m "not guest"` is the run that needs no QEMU (about a minute, not
+the better part of an hour). The mark is checked, not trusted: an unmarked test
+finds stand-ins for QEMU first on its PATH, which refuse to start and fail it by
+name.
 """
 
 from __future__ import annotations
@@ -29,14 +30,12 @@ collect_ignore = [] if os.environ.get(CHILD) else ["fault_targets"]
 # What virtme-ng runs (virtme/qemu_helpers.py: shutil.which("qemu-system-<arch>"),
 # then "qemu-kvm"), and what vm/accel.py's probe boot runs.
 QEMU_NAMES = ("qemu-system-x86_64", "qemu-kvm")
-QEMU_CALLS = "IOWITNESS_TEST_QEMU_CALLS"  # file the stand-ins append to
-_PATH = os.environ.get("PATH", "")
 _STAND_INS = pytest.StashKey[Path]()
-_CALLS = pytest.StashKey[Path]()
+_PATH_BEFORE = pytest.StashKey[str]()
 # A version query is no boot (the run's environment.json records it): it goes through.
 STAND_IN = """#!/bin/sh
 if [ "$*" = --version ] && [ -n "{real}" ]; then exec "{real}" --version; fi
-echo "$0 $*" >> "${calls}"
+echo "$0 $*" >> "{calls}"
 echo "iowitness tests: this test is not marked guest and may not start QEMU" >&2
 exit 97
 """
@@ -46,8 +45,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "guest: boots a QEMU guest, itself or through a child pytest")
     stand_ins = Path(tempfile.mkdtemp(prefix="iowitness-no-qemu-"))
     for name in QEMU_NAMES:
-        real = shutil.which(name, path=_PATH) or ""
-        (stand_ins / name).write_text(STAND_IN.format(real=real, calls="{" + QEMU_CALLS + "}"))
+        real = shutil.which(name) or ""
+        (stand_ins / name).write_text(STAND_IN.format(real=real, calls=stand_ins / "calls"))
         (stand_ins / name).chmod(0o755)
     config.stash[_STAND_INS] = stand_ins
 
@@ -67,11 +66,10 @@ def _guarded(item) -> bool:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     if _guarded(item):
-        calls = item.config.stash[_STAND_INS] / f"calls-{os.getpid()}"
-        calls.unlink(missing_ok=True)
-        os.environ["PATH"] = f"{item.config.stash[_STAND_INS]}:{_PATH}"
-        os.environ[QEMU_CALLS] = str(calls)
-        item.stash[_CALLS] = calls
+        stand_ins = item.config.stash[_STAND_INS]
+        (stand_ins / "calls").unlink(missing_ok=True)
+        item.stash[_PATH_BEFORE] = os.environ.get("PATH", "")
+        os.environ["PATH"] = f"{stand_ins}:{item.stash[_PATH_BEFORE]}"
 
 
 @pytest.hookimpl(wrapper=True)
@@ -79,14 +77,13 @@ def pytest_runtest_teardown(item):
     try:
         return (yield)
     finally:
-        calls = item.stash.get(_CALLS, None)
-        if calls is not None:
-            os.environ["PATH"] = _PATH
-            os.environ.pop(QEMU_CALLS, None)
-        if calls is not None and calls.exists():
-            first = calls.read_text().splitlines()[0]
-            calls.unlink()
-            pytest.fail(f"started QEMU but is not marked guest: {first[:120]}", pytrace=False)
+        if _PATH_BEFORE in item.stash:
+            os.environ["PATH"] = item.stash[_PATH_BEFORE]
+            calls = item.config.stash[_STAND_INS] / "calls"
+            if calls.exists():
+                first = calls.read_text().splitlines()[0]
+                calls.unlink()
+                pytest.fail(f"started QEMU but is not marked guest: {first[:120]}", pytrace=False)
 
 
 def first_kernel(config, default: str = "debian-6.12") -> str:

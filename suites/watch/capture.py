@@ -76,10 +76,11 @@ def _read(path: Path | str) -> dict:
     return json.loads(path.read_text())
 
 
-def load(path: Path | str, rewrite: dict | None = None):
+def load(path: Path | str, rewrite: dict | None = None, moved: dict | None = None):
     """(the Hold, its baseline Span, hz, label, hog) of a captured hold, each tool's
     output parsed again by its witness; `rewrite`: {tool: function(stdout) -> stdout},
-    a lying build's output in place of what the tool printed."""
+    a lying build's output in place of what the tool printed; `moved`: {tool:
+    function(reads) -> reads}, its traced reads as a slower host would have timed them."""
     from suites.witnesses import by_name
     d = _read(path)
     w = d["wait"]
@@ -96,6 +97,8 @@ def load(path: Path | str, rewrite: dict | None = None):
             stdout = rewrite[name](stdout)
         witness = by_name(name)
         reads = tuple(Read(**x) for x in t["reads"])
+        if moved and name in moved:
+            reads = tuple(moved[name](reads))
         result = CommandResult(t["command"], t["rc"], stdout, "", 0.0)
         try:
             parsed = witness.reparse(result, run, t.get("extra"))
@@ -109,13 +112,14 @@ def load(path: Path | str, rewrite: dict | None = None):
     return h, _span(d["base"]), d["hz"], d["label"], d["hog"]
 
 
-def judge_tools(path: Path | str, rewrite: dict | None = None, only: tuple[str, ...] = ()):
+def judge_tools(path: Path | str, rewrite: dict | None = None, only: tuple[str, ...] = (),
+                moved: dict | None = None):
     """The evidence the tool witnesses write about a captured hold (replayed:
-    no guest); `rewrite` as in load()."""
+    no guest); `rewrite` and `moved` as in load()."""
     from suites.watch.evidence import Evidence
     from suites.watch.witness import Seen
     from suites.witnesses import by_name
-    h, base, hz, label, hog = load(path, rewrite)
+    h, base, hz, label, hog = load(path, rewrite, moved)
     ev = Evidence(f"replay of {Path(path).name}")
     for name in only or tuple(h.collected) + tuple(h.failed):
         witness = by_name(name)

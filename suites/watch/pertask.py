@@ -168,10 +168,9 @@ def task_reports(seen, lines: dict[int, list[tuple[float, float | None]]], what:
     return out, readings
 
 
-# The hold's tasks have neighbouring pids, so a tool that reads every process in
-# pid order reads them within milliseconds of each other; this much apart, two
-# reads are not of one scan.
-SCAN_SPREAD_S = 0.5
+# The tools that scan every task sample once a second: a read of a scan lies less
+# than a second from the middle of the others' reads of it.
+SCAN_EDGE_S = 1.0
 
 
 def sampled_reports(seen, lines: dict[int, list[tuple[int, float, float | None]]], what: str,
@@ -179,15 +178,21 @@ def sampled_reports(seen, lines: dict[int, list[tuple[int, float, float | None]]
     """task_reports() for a tool that lists every task it follows in every sample,
     read in one scan (atop; the iotops, frame by frame): each task's lines as
     (sample number, stamp, value). The n-th line of a task whose reads were all
-    traced is its n-th read, however long the tool took between stamp and read;
-    those tasks give each sample's scan of the hold's tasks, and a task whose read
-    of a sample the tracer lost (a burst can overflow its buffer) is placed between
-    the scans before and after it. `stamp_first`: the tool takes a sample's time
-    before its reads (atop), else after them (the iotops); a pairing with a stamp
-    on the wrong side of its read is not taken. `primes_within`: the tool reads each
-    task once to have a delta for its first sample, then again for that sample
-    within this long (its interval); the priming read is no sample's. Falls back to
-    the stamps where no task gives a consistent scan."""
+    traced is its n-th read, however long the tool took between stamp and read
+    (a host that paused mid-scan moved half a scan's reads 0.7 s), if each of
+    those reads lies nearer its sample's scan than either neighbouring scan (the
+    middle of the hold's tasks' reads, sample by sample): a task that lost a read
+    and gained one after its last line is a whole scan out of step. A task not so
+    paired (the tracer lost a read: a burst can overflow its buffer) takes, line
+    by line, its next read nearest that sample's scan. `stamp_first`: the tool
+    takes a sample's time before its reads (atop), else after them (the iotops);
+    a pairing with a stamp on the wrong side of its read is not taken.
+    `primes_within`: the tool reads each task once to have a delta for its first
+    sample, then again for that sample within this long (its interval); the
+    priming read is no sample's. Falls back to the stamps where no task gives
+    the scans."""
+    from statistics import median
+
     from suites.watch import reads
     readings = {pid: reads.rounds(list(seen.mine.reads), what, pid) for pid in seen.hold.pids}
     for rd in readings.values():
@@ -208,40 +213,52 @@ def sampled_reports(seen, lines: dict[int, list[tuple[int, float, float | None]]
         got = rd[:len(rows)]
         return got if all(fits(t, x) for (_, t, _), x in zip(rows, got, strict=True)) else None
 
-    spans: dict[int, list[Instant]] = {}
-    for pid, rows in lines.items():
-        got = aligned(rows, readings.get(pid, []))
-        if got:
-            for (k, _, _), x in zip(rows, got, strict=True):
-                spans.setdefault(k, []).append(x)
-    scan = {k: Instant(min(x.lo for x in v), max(x.hi for x in v)) for k, v in spans.items()}
-    order = sorted(scan)
-    if not scan or any(scan[k].hi - scan[k].lo > SCAN_SPREAD_S for k in order) or \
-            any(scan[a].hi >= scan[b].lo for a, b in zip(order, order[1:], strict=False)):
+    by_order = {pid: got for pid, rows in lines.items() if (got := aligned(rows, readings.get(pid, [])))}
+    middles: dict[int, list[float]] = {}
+    for pid, got in by_order.items():
+        for (k, _, _), x in zip(lines[pid], got, strict=True):
+            middles.setdefault(k, []).append(_mid(x))
+    scan = {k: median(v) for k, v in middles.items()}
+    if not scan:
         return task_reports(seen, {pid: [(t, v) for _, t, v in rows] for pid, rows in lines.items()}, what)
     out: dict[int, list[TaskReport | None]] = {}
     for pid, rows in lines.items():
-        got: list[Instant | None] = []
-        for k, _, _ in rows:
-            if k not in scan:
-                got.append(None)
-                continue
-            # Its read in scan k: between the scans before and after (two scans can lie
-            # closer than SCAN_SPREAD_S when one ran late), the nearest to scan k.
-            prev = scan[k - 1].hi if k - 1 in scan else None
-            after = scan[k + 1].lo if k + 1 in scan else None
-            lo = scan[k].lo - SCAN_SPREAD_S if prev is None else prev
-            hi = scan[k].hi + SCAN_SPREAD_S if after is None else after
-            near = sorted((x for x in readings.get(pid, []) if lo < x.lo and x.hi < hi),
-                          key=lambda x: max(0.0, scan[k].lo - x.hi, x.lo - scan[k].hi))
-            if near:
-                got.append(near[0])
-            else:  # not traced: read during scan k, after scan k-1 and before scan k+1
-                got.append(Instant(scan[k].lo - reads.BEFORE_SCAN_S if prev is None else prev,
-                                   scan[k].hi + reads.BEFORE_SCAN_S if after is None else after))
+        got = by_order.get(pid)
+        if got is None or not all(_of_scan(x, k, scan) for (k, _, _), x in zip(rows, got, strict=True)):
+            got = _nearest_scans(rows, readings.get(pid, []), scan)
         out[pid] = [None if x is None else TaskReport(pid, got[i - 1] if i >= 1 else None, x, value)
                     for i, ((_, _, value), x) in enumerate(zip(rows, got, strict=True))]
     return out, readings
+
+
+def _mid(x: Instant) -> float:
+    return (x.lo + x.hi) / 2
+
+
+def _of_scan(x: Instant, k: int, scan: dict[int, float]) -> bool:
+    """Whether a read lies nearer scan k than scans k-1 and k+1 (each: its middle)."""
+    d = abs(_mid(x) - scan[k])
+    return d < SCAN_EDGE_S and all(d <= abs(_mid(x) - scan[j]) for j in (k - 1, k + 1) if j in scan)
+
+
+def _nearest_scans(rows, rd: list[Instant], scan: dict[int, float]) -> list[Instant | None]:
+    """A task's reads by its lines' samples, in order: for each line, its next read
+    if that lies nearer the sample's scan than the neighbouring ones; else its read
+    was not traced and lies somewhere between the neighbouring scans."""
+    got: list[Instant | None] = []
+    i = 0
+    for k, _, _ in rows:
+        if k not in scan:
+            got.append(None)
+            continue
+        while i < len(rd) and _mid(rd[i]) < scan[k] and not _of_scan(rd[i], k, scan):
+            i += 1  # a read of an earlier scan whose line was not printed
+        if i < len(rd) and _of_scan(rd[i], k, scan):
+            got.append(rd[i])
+            i += 1
+        else:
+            got.append(Instant(scan.get(k - 1, scan[k] - SCAN_EDGE_S), scan.get(k + 1, scan[k] + SCAN_EDGE_S)))
+    return got
 
 
 def flat(by_pid: dict[int, list]) -> list[TaskReport]:

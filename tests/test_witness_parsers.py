@@ -143,6 +143,17 @@ def test_evidence_table_and_verdict():
         ev.require()
 
 
+def test_a_failure_names_its_failing_rows_before_the_table():
+    ev = Evidence("t")
+    ev.check("fine", True, "1", "1", "src")
+    ev.check("long", False, "each ok", "; ".join([f"{i}: 0" for i in range(400)] + ["7: 9 (NO)"]), "src")
+    ev.check("documented", False, "0", "5", "src", known="a known bug")
+    with pytest.raises(AssertionError) as e:
+        ev.require()
+    head = str(e.value).split("\n\n")[0]
+    assert head.splitlines()[1:] == ["- long: predicted each ok; observed 1 of 401 items wrong: 7: 9 (NO)"]
+
+
 def test_rows_never_asserted_fail_the_test():
     ev = Evidence("t")
     assert ev.unasserted("passed") is None  # no rows: nothing to assert

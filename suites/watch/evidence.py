@@ -33,6 +33,15 @@ class Row:
     known: str = ""  # a documented disagreement: why, with the upstream reference
 
 
+def _failing_part(observed: str, most: int = 1500) -> str:
+    """A long observed figure cut to what failed: its items marked (NO), if any."""
+    if len(observed) <= most:
+        return observed
+    items = observed.split("; ")
+    bad = [x for x in items if "(NO)" in x]
+    return (f"{len(bad)} of {len(items)} items wrong: " + "; ".join(bad))[:most] if bad else observed[:most] + " ..."
+
+
 class Evidence:
     def __init__(self, title: str, kernel: str | None = None):
         self.title = title
@@ -109,4 +118,9 @@ class Evidence:
     def require(self) -> None:
         self.required = True
         if not self.ok:
-            raise AssertionError(f"witnesses disagree with the kernel's rules:\n{self.markdown()}")
+            # The rows that failed first: a long table is cut in the middle by whoever
+            # prints only the head and the tail of a log.
+            failed = [f"- {r.witness}: predicted {r.predicted[:500]}; observed {_failing_part(r.observed)}"
+                      for r in self.rows if not r.ok and not r.known]
+            raise AssertionError("witnesses disagree with the kernel's rules:\n" + "\n".join(failed) +
+                                 f"\n\n{self.markdown()}")

@@ -12,12 +12,14 @@ Where stap cannot build it for a kernel, the test skips with stap's own line.
 
 from __future__ import annotations
 
+import json
 import signal
 
 import pytest
 
 from fixtures.modules.stap import StapBuildError, build_for_guest, stap_program
 from fixtures.tools import aio_holders, aio_ring
+from harness import results, results_space
 from suites.aio.holders import aio_nr, start_holder, start_tracer, stop_tracer
 from vm import probes
 
@@ -37,7 +39,7 @@ def stap_module(guest):
         pytest.skip(f"{guest.kernel.name}: {e}")
 
 
-def test_systemtap_sees_contexts_made_after_it_and_not_before(guest, aio_bin, stap_module, evidence):
+def test_systemtap_sees_contexts_made_after_it_and_not_before(guest, aio_bin, stap_module, evidence, request, run_dir):
     """Two contexts before the probe starts (50, 70) and two after (300, 17): the
     later ones exact (the positive control), the earlier ones only the ring range
     the maps give. And the tool leaves kprobe jump-optimization as it found it,
@@ -53,11 +55,19 @@ def test_systemtap_sees_contexts_made_after_it_and_not_before(guest, aio_bin, st
         evidence.check("aio-nr", live == base + 437, f"{base + 437}", str(live), "fs/aio.c: aio_nr += n")
         report = stop_tracer(guest, tracer)
         tracer = None
+        results_space.write(run_dir, run_dir / "tools" / results.safe_name(request.node.nodeid) / "aio-holders.json",
+                            json.dumps(report, indent=1))
         rows = {p["pid"]: p for p in report["processes"]}
         new = rows.get(after.proc.pid, {})
+        traced = [(t["ctx"], t["events"]) for t in report.get("traced_setups", []) if t["pid"] == after.proc.pid]
         evidence.check("systemtap: contexts made after it started", (new.get("contexts"), new.get("events"))
                        == (2, 317), "2 contexts, 317 events (exact)",
-                       f"{new.get('contexts')} contexts, {new.get('events')} events", RULE)
+                       f"{new.get('contexts')} contexts, {new.get('events')} events "
+                       f"(each: {[(d.get('ctx'), d.get('events')) for d in new.get('detail', [])]}; traced: "
+                       f"{traced})",
+                       RULE)
+        for text in report.get("notes", []):
+            evidence.note(f"aio-holders --method systemtap: {text}")
         old = rows.get(before.proc.pid, {})
         lo = sum(aio_ring.events_range(aio_ring.ring_pages(n, c), c)[0] for n in (50, 70))
         hi = sum(aio_ring.events_range(aio_ring.ring_pages(n, c), c)[1] for n in (50, 70))

@@ -17,8 +17,10 @@ import pytest
 
 from suites.waits import (
     AIO_GETEVENTS,
+    BUFFERED_READ,
     BUSY_CPU,
     DIRECT_READ,
+    FAULT_READ,
     FROZEN_WRITER,
     IO_DESTROY,
     MSLEEP,
@@ -74,6 +76,8 @@ MATRIX = (
                                pytest.mark.needs_cmds("fsfreeze", "mkfs.ext4", "losetup"))),
     Case(DIRECT_READ),
     Case(DIRECT_READ, hog=True),
+    Case(BUFFERED_READ, behaviours=("offcputime-state-filter",)),
+    Case(FAULT_READ, behaviours=("offcputime-state-filter",)),
     Case(MSLEEP_IOWAIT),
     Case(MSLEEP_IOWAIT, hog=True),
     Case(URING_READ, marks=_URING, behaviours=("offcputime-state-filter",)),
@@ -86,7 +90,9 @@ MATRIX = (
 # so are marked (Evidence.check(known=...)) and asserted by a strict xfail of
 # their own (suites/tools/test_agreement.py test_documented_disagreement).
 KNOWN: dict[tuple[str, str], str] = {
-    ("offcputime-libbpf", VFORK_PARENT.name): KNOWN_EQUALITY,
+    ("offcputime-libbpf", VFORK_PARENT.name): KNOWN_EQUALITY,  # TASK_KILLABLE | TASK_FREEZABLE
+    ("offcputime-libbpf", BUFFERED_READ.name): KNOWN_EQUALITY,  # TASK_KILLABLE
+    ("offcputime-libbpf", FAULT_READ.name): KNOWN_EQUALITY,  # TASK_KILLABLE
     **{("atop", c.name): ATOP_IDLE_AS_D for c in MATRIX},
 }
 

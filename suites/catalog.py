@@ -37,6 +37,8 @@ BEHAVIOURS = {
     "dstate-module-msleep": "a module's msleep in D without iowait, and with in_iowait = 1",
     "dstate-io-destroy": "io_destroy with a read in flight waits in D, not iowait",
     "dstate-frozen-fs": "a writer on a frozen ext4 waits in D, not iowait",
+    "page-cache-miss-iowait": "a buffered read or a major fault that misses the page cache waits in D on the "
+                              "page lock, I/O wait to every witness like an O_DIRECT read",
     "busy-cpu-masks-iowait": "a CPU hog on the waiting task's CPU hides its iowait and PSI io full, not the wait",
     "io-uring-iowait-without-d": "io_uring_enter waits in S yet counts as I/O wait (in flight, and idle per kernel)",
     "libaio-getevents-not-iowait": "io_getevents sleeps in S and is no I/O wait anywhere",
@@ -49,6 +51,6 @@ BEHAVIOURS = {
                                   "in D: io_uring waits sleep in S with in_iowait (htop#1278, eio#862, "
                                   "dragonflydb#2181)",
     "offcputime-state-filter": "offcputime --state 2: bcc counts every D sleep (bitmask), libbpf-tools only "
-                               "__state == 2, missing the vfork parent's TASK_KILLABLE; neither sees an io_uring "
-                               "wait (bcc#3871)",
+                               "__state == 2, missing the TASK_KILLABLE of a vfork parent and of a page-cache miss; "
+                               "neither sees an io_uring wait (bcc#3871)",
 }

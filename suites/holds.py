@@ -24,7 +24,9 @@ import pytest
 from suites.devices import NULLB_DELAY_S
 from suites.waits import (
     AIO_GETEVENTS,
+    BUFFERED_READ,
     DIRECT_READ,
+    FAULT_READ,
     FROZEN_WRITER,
     IO_DESTROY,
     MSLEEP,
@@ -122,6 +124,8 @@ def _module(scene: Scene):
 _URING_READ = Workload(lambda s: ["uring-read", s.device()], tasks=S_TASKS, setup=_device)
 WORKLOADS: dict[str, Workload] = {
     DIRECT_READ.name: Workload(lambda s: ["pread-direct", s.device()], setup=_device),
+    BUFFERED_READ.name: Workload(lambda s: ["pread-buffered", s.device()], setup=_device),
+    FAULT_READ.name: Workload(lambda s: ["fault-mapped", s.device()], setup=_device),
     MSLEEP.name: Workload(lambda s: ["dsleep", s.ms, 0], setup=_module),
     MSLEEP_IOWAIT.name: Workload(lambda s: ["dsleep", s.ms, 1], setup=_module),
     VFORK_PARENT.name: Workload(lambda s: ["vfork", s.ms], tasks=LOAD_TASKS),

@@ -41,6 +41,21 @@ def _wait(name, state, iowait, loadavg, task_state, sleeps_in, *wchans) -> Wait:
 DIRECT_READ = _wait("O_DIRECT read", "D", True, True, TASK_UNINTERRUPTIBLE,
                     "block/fops.c __blkdev_direct_IO_simple() -> submit_bio_wait()",
                     "submit_bio_wait", "__blkdev_direct_IO_simple", "blkdev_direct_IO")
+# A read through the page cache that misses: read-ahead locks the new pages and
+# submits their read; the reader (and any other reader of those pages) waits on
+# the page lock until the I/O completes, killable, with in_iowait (io_schedule()).
+BUFFERED_READ = _wait("buffered read, page-cache miss", "D", True, True, TASK_KILLABLE,
+                      "mm/filemap.c filemap_update_page() -> folio_put_wait_locked() -> io_schedule()",
+                      "folio_wait_bit_common", "folio_put_wait_locked", "filemap_update_page",
+                      "filemap_get_pages", "filemap_read", "blkdev_read_iter")
+# The same miss taken as a page fault on a file mapping: filemap_fault() starts the
+# read-around, drops the mmap (or VMA) lock and waits for the page lock, killable,
+# in io_schedule(), then has the fault retried.
+FAULT_READ = _wait("major fault on a file mapping", "D", True, True, TASK_KILLABLE,
+                   "mm/filemap.c filemap_fault() -> __folio_lock_killable() -> io_schedule()",
+                   "folio_wait_bit_common", "__folio_lock_killable", "filemap_fault", "__do_fault",
+                   "do_read_fault", "do_fault", "__handle_mm_fault", "handle_mm_fault", "do_user_addr_fault",
+                   "exc_page_fault")
 MSLEEP = _wait("module msleep", "D", False, True, TASK_UNINTERRUPTIBLE,
                "kernel/time/timer.c msleep() -> schedule_timeout_uninterruptible()", "msleep")
 MSLEEP_IOWAIT = _wait("module msleep, in_iowait = 1", "D", True, True, TASK_UNINTERRUPTIBLE,

@@ -33,6 +33,11 @@ def safe_name(test_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\[\]-]+", "_", test_id)[-180:]
 
 
+def tools_dir(run_dir: Path, test_id: str) -> Path:
+    """Where a test keeps the tools' raw output: results/<run>/tools/<test>/."""
+    return run_dir / "tools" / safe_name(test_id)
+
+
 def _version(cmd: list[str]) -> str:
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout.strip().splitlines()[0]

@@ -152,7 +152,7 @@ class Scene:
         self.phases: list[tuple[str, Span]] = []  # for a picture of per-CPU time
         from harness import results
         run_dir = request.getfixturevalue("run_dir")
-        self.outputs = run_dir / "tools" / results.safe_name(request.node.nodeid)  # the tools' raw output
+        self.outputs = results.tools_dir(run_dir, request.node.nodeid)
 
     def fixture(self, name: str):
         """A fixture the wait needs (the slow device, the module, the frozen fs, the hog),

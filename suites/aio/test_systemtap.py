@@ -55,7 +55,7 @@ def test_systemtap_sees_contexts_made_after_it_and_not_before(guest, aio_bin, st
         evidence.check("aio-nr", live == base + 437, f"{base + 437}", str(live), "fs/aio.c: aio_nr += n")
         report = stop_tracer(guest, tracer)
         tracer = None
-        results_space.write(run_dir, run_dir / "tools" / results.safe_name(request.node.nodeid) / "aio-holders.json",
+        results_space.write(run_dir, results.tools_dir(run_dir, request.node.nodeid) / "aio-holders.json",
                             json.dumps(report, indent=1))
         rows = {p["pid"]: p for p in report["processes"]}
         new = rows.get(after.proc.pid, {})

@@ -471,3 +471,57 @@ def test_the_kernels_delay_record_is_bounded_by_the_window_and_the_sleep():
     judge_delay(ev, SimpleNamespace(W=6.0, hold=SimpleNamespace(delayed=False), wait=SimpleNamespace(iowait=False)),
                 "delayacct blkio", {613: 1}, "src", sign="+")
     assert not ev.ok
+
+
+def test_iowait_sleeps_with_their_cpu_and_span():
+    from suites.watch.offcpu import parse_iowait
+    out = ("READY\niowait pid=700 cpu=0 from=10000000000\niowait pid=701 cpu=1 from=10500000000\n"
+           "woke pid=700 at=10040000000\nLost 3 events\nwoke pid=999 at=11000000000\n"
+           "iowait pid=700 cpu=0 from=12000000000\nwoke pid=700 at=12")
+    sleeps, lost = parse_iowait(out)
+    assert [(s.pid, s.cpu, s.start, s.end) for s in sleeps] == [
+        (700, 0, 10.0, 10.04), (701, 1, 10.5, None), (700, 0, 12.0, None)]
+    assert lost == 3
+
+
+def test_other_tasks_iowait_on_a_cpu_is_the_union_of_their_spans():
+    from suites.watch.offcpu import IowaitSleep, iowait_on
+    sleeps = [IowaitSleep(5, 0, 9.0, 10.5), IowaitSleep(6, 0, 10.2, 10.6), IowaitSleep(7, 0, 12.0, 12.1),
+              IowaitSleep(8, 1, 11.0, 12.0), IowaitSleep(9, 0, 15.5, None), IowaitSleep(42, 0, 13.0, 14.0)]
+    spent, spans = iowait_on(sleeps, 0, 10.0, 16.0, besides=(42,))
+    assert spans == 3 and abs(spent - (0.6 + 0.1 + 0.5)) < 1e-9
+
+
+def _not_the_tasks_cpu_row(iowait0: int, sleeps, lost: int = 0) -> bool:
+    """cpu_iowait's row for CPU 0 of a task in I/O wait on CPU 1 over 6 s (the
+    window's reads at 10 and 16 s), CPU 0 gaining `iowait0` ticks of iowait while
+    the off-CPU tracer saw `sleeps` (idle baseline: none)."""
+    from suites.waits import DIRECT_READ
+    from suites.witnesses import cpu_iowait
+
+    def at(t, io0):
+        return snap(t, STAT.replace("cpu0 395 0 722 6964 16", f"cpu0 395 0 722 6964 {16 + io0}"))
+
+    base = Span(at(0, 0), at(3, 0), [at(0, 0), at(3, 0)])
+    window = [at(10, 0), at(16, iowait0)]
+    h = Hold(DIRECT_READ, 1, [1], Span(window[0], window[-1], window), {1: parse_task_stat(TASK)}, None)
+    ev = Evidence("t")
+    mine = {"irqtime": False, "iowait_sleeps": sleeps, "iowait_lost": lost}
+    cpu_iowait.WITNESS.judge(ev, Seen(h, base, 250, "", False, mine))
+    return {r.witness: r.ok for r in ev.rows}["CPU 0 iowait (not the task's CPU)"]
+
+
+def test_another_cpu_may_take_iowait_only_while_other_tasks_sleep_there():
+    from suites.watch.offcpu import IowaitSleep
+    # The held task (pid 1) sleeps on CPU 1; a tool's page-cache reads on CPU 0
+    # slept 30 ms in two spans: 3 + 2 ticks (HZ=250) + 1 for flooring.
+    reads = [IowaitSleep(300, 0, 11.0, 11.01), IowaitSleep(300, 0, 12.0, 12.02), IowaitSleep(1, 1, 9.0, None)]
+    assert _not_the_tasks_cpu_row(4, reads)
+    assert _not_the_tasks_cpu_row(6, reads)
+    assert not _not_the_tasks_cpu_row(7, reads)
+    # Without them, CPU 0 gains nothing: a kernel charging every idle CPU while
+    # any task is in iowait (the aix-iowait mutant) fails here.
+    assert _not_the_tasks_cpu_row(1, [IowaitSleep(1, 1, 9.0, None)])
+    assert not _not_the_tasks_cpu_row(600, [IowaitSleep(1, 1, 9.0, None)])
+    # A tracer that lost events bounds nothing: the idle baseline alone.
+    assert not _not_the_tasks_cpu_row(4, reads, lost=2)

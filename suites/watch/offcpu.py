@@ -2,7 +2,9 @@
 
 It prints one line per D sleep, or S sleep with in_iowait, of at least a
 threshold: the task, how it slept (state, in_iowait at sched_switch) and for how
-long until sched_wakeup. Attaching costs ~20 s under TCG, so one tracer serves
+long until sched_wakeup. And every task's every sleep with in_iowait, however
+short, with the CPU it slept on and when it began and ended: where an idle CPU
+may have accrued iowait. Attaching costs ~20 s under TCG, so one tracer serves
 every test on a guest (spawned with keep, so the end-of-test reap spares it).
 Its output goes to a file: `-B line` keeps a line from being split by a flush.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import re
 import time
+import weakref
 from dataclasses import dataclass
 
 from fixtures import TRACERS
@@ -23,6 +26,9 @@ PROGRAM = TRACERS / "offcpu_iowait.bt"
 MIN_SLEEP_MS = 200  # shorter sleeps are noise for holds of seconds
 
 _LINE = re.compile(r"^sleep pid=(\d+) comm=(.*) state=([DS]) iowait=(\d) us=(\d+)$")
+_ASLEEP = re.compile(r"^iowait pid=(\d+) cpu=(\d+) from=(\d+)$")
+_WOKE = re.compile(r"^woke pid=(\d+) at=(\d+)$")
+_LOST = re.compile(r"^Lost (\d+) events$")  # bpftrace: its perf ring overflowed
 
 
 @dataclass(frozen=True)
@@ -34,14 +40,66 @@ class Sleep:
     us: int
 
 
-def parse(text: str) -> list[Sleep]:
+@dataclass(frozen=True)
+class IowaitSleep:
+    """A sleep with in_iowait: counted in `cpu`'s rq->nr_iowait within [start, end]
+    (guest CLOCK_MONOTONIC seconds; end None: not woken when read)."""
+
+    pid: int
+    cpu: int
+    start: float
+    end: float | None
+
+
+def _lines(text: str) -> list[str]:
     """Complete lines only: a line still being written could show a cut number."""
+    return text[:text.rfind("\n") + 1].replace("\0", "").splitlines()
+
+
+def parse(text: str) -> list[Sleep]:
     out = []
-    for line in text[:text.rfind("\n") + 1].replace("\0", "").splitlines():
+    for line in _lines(text):
         m = _LINE.match(line)
         if m:
             out.append(Sleep(int(m[1]), m[2], m[3], m[4] == "1", int(m[5])))
     return out
+
+
+def parse_iowait(text: str) -> tuple[list[IowaitSleep], int]:
+    """Every sleep with in_iowait, and how many events the tracer said it lost."""
+    out: list[IowaitSleep] = []
+    open_: dict[int, int] = {}  # pid -> its sleep's index in out
+    lost = 0
+    for line in _lines(text):
+        if m := _ASLEEP.match(line):
+            open_[int(m[1])] = len(out)
+            out.append(IowaitSleep(int(m[1]), int(m[2]), int(m[3]) / 1e9, None))
+        elif m := _WOKE.match(line):
+            i = open_.pop(int(m[1]), None)
+            if i is not None:
+                s = out[i]
+                out[i] = IowaitSleep(s.pid, s.cpu, s.start, int(m[2]) / 1e9)
+        elif m := _LOST.match(line):
+            lost += int(m[1])
+    return out, lost
+
+
+def iowait_on(sleeps: list[IowaitSleep], cpu: int, start: float, end: float,
+              besides: tuple[int, ...] = ()) -> tuple[float, int]:
+    """Seconds of [start, end] in which some task (not in `besides`) slept with
+    in_iowait on `cpu`: the union of their spans, a sleep not yet woken running to
+    `end`; and how many spans of that union there are."""
+    spans = sorted((max(s.start, start), min(end if s.end is None else s.end, end)) for s in sleeps
+                   if s.cpu == cpu and s.pid not in besides)
+    total, pieces, reach = 0.0, 0, start
+    for a, b in spans:
+        if b <= max(a, reach):
+            continue
+        if a >= reach:
+            pieces += 1
+        total += b - max(a, reach)
+        reach = b
+    return total, pieces
 
 
 def spawn_kept_bpftrace(guest: Guest, program, headers: tuple[str, ...], args: str = "",
@@ -71,6 +129,9 @@ class OffCpuTracer:
     def sleeps(self) -> list[Sleep]:
         return parse(self.guest.poll(self.proc).stdout)
 
+    def iowait_sleeps(self) -> tuple[list[IowaitSleep], int]:
+        return parse_iowait(self.guest.poll(self.proc).stdout)
+
     def sleeps_of(self, pids: list[int], timeout: float) -> dict[int, list[Sleep]]:
         """Each pid's sleeps, waiting a little for the lines of sleeps just ended."""
         deadline = time.monotonic() + timeout
@@ -83,3 +144,20 @@ class OffCpuTracer:
     def stop(self) -> None:
         if self.guest.usable():
             self.guest.signal(self.proc, 2)
+
+
+_tracers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def tracer(guest: Guest) -> OffCpuTracer:
+    """The guest's one off-CPU tracer, attached on first use (again if it died)."""
+    t = _tracers.get(guest)
+    if t is None or not t.alive():
+        t = _tracers[guest] = OffCpuTracer(guest)
+    return t
+
+
+def attached(guest: Guest) -> OffCpuTracer | None:
+    """The guest's off-CPU tracer if it is attached and alive (none is attached here)."""
+    t = _tracers.get(guest)
+    return t if t is not None and t.alive() else None

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import weakref
 
+from suites.watch import offcpu
 from suites.watch import ticks as tick_count
 from suites.watch.procfs import USER_HZ, CpuRun
 from suites.watch.witness import Witness, baseline_ceiling
@@ -75,6 +76,36 @@ def hog_ticks_uncounted(delivered: int, retries: int | None, why: str) -> tuple[
     return 0, delivered + extra, f"at most {delivered} timer interrupts and {said}; not counted here ({why})"
 
 
+def others_iowait(seen, cpu: int) -> tuple[int, str] | None:
+    """The most USER_HZ ticks of iowait that tasks other than the hold's could have
+    given `cpu` in the window: an idle CPU accrues iowait only while a task that
+    slept on it is in its rq->nr_iowait, so at most the time some other task slept
+    with in_iowait there (the off-CPU tracer's spans), plus one tick per span where
+    idle time is tick-sampled (nohz=off). None: not traced, or the tracer lost events."""
+    mine = seen.mine or {}
+    if "iowait_sleeps" not in mine:
+        return None
+    if mine["iowait_lost"]:
+        return None
+    w = seen.window
+    spent, spans = offcpu.iowait_on(mine["iowait_sleeps"], cpu, w.before.t - w.before.spread / 2,
+                                    w.after.t + w.after.spread / 2, besides=tuple(seen.hold.pids))
+    ticks = math.ceil(spent * USER_HZ) + spans * math.ceil(USER_HZ / seen.hz)
+    return ticks, f"{spent * 1e3:.0f} ms in {spans} span(s) other tasks slept with in_iowait there"
+
+
+def stray_ceiling(seen, cpu: int) -> tuple[int, str]:
+    """The most iowait `cpu` may gain in the window from tasks not the hold's: the
+    idle baseline's rate, plus what the tracer saw other tasks sleep in iowait there."""
+    ceiling = baseline_ceiling(seen.base.cpu(cpu).iowait, seen.base, seen.W)
+    others = others_iowait(seen, cpu)
+    if others is None:
+        lost = (seen.mine or {}).get("iowait_lost")
+        return ceiling, "idle baseline; " + (f"the tracer lost {lost} events" if lost
+                                             else "other tasks' iowait sleeps not traced")
+    return ceiling + others[0], f"idle baseline + {others[0]}: {others[1]}"
+
+
 class CpuIowait(Witness):
     name = "cpu_iowait"
     title = "per-CPU iowait (/proc/stat)"
@@ -96,6 +127,11 @@ class CpuIowait(Witness):
 
     def _counting(self, run) -> bool:
         return not self._ticks.get(run.guest) and self._high_res.get(run.guest, {}).get(run.cpu, False)
+
+    def start(self, run) -> None:
+        t = offcpu.attached(run.guest)
+        if t is not None:
+            run.scratch["iowait_lost"] = t.iowait_sleeps()[1]
 
     def at_window_open(self, run) -> None:
         if self._high_res.get(run.guest, {}).get(run.cpu, False):
@@ -124,10 +160,15 @@ class CpuIowait(Witness):
             out["ticks_why"] = self._ticks.get(run.guest) or "the tick's count was not read"
         if run.scratch.get("retries_close") is not None:
             out["retries"] = run.scratch["retries_close"] - run.scratch["retries_open"]
+        t = offcpu.attached(run.guest)
+        if t is not None and "iowait_lost" in run.scratch:
+            sleeps, lost = t.iowait_sleeps()
+            out["iowait_sleeps"] = [s for s in sleeps if s.end is None or s.end >= run.started]
+            out["iowait_lost"] = lost - run.scratch["iowait_lost"]
         return out
 
     def judge(self, ev, seen) -> None:
-        w, W, k, p, base = seen.window, seen.W, seen.cpu, seen.p, seen.base
+        w, W, k, p = seen.window, seen.W, seen.cpu, seen.p
         mine = w.cpu(k)
         irqtime = bool((seen.mine or {}).get("irqtime"))
         # Idle and iowait are ktime-exact under NO_HZ; busy fields are tick-sampled
@@ -185,14 +226,14 @@ class CpuIowait(Witness):
                          f"busy {least} .. {most} ticks (each tick charges one to the hog: {how}, at HZ={seen.hz}, "
                          f"8 for flooring), idle +<=1",
                          f"busy +{mine.busy} (user +{mine.user}), idle +{mine.idle}", source)
-            ceiling = baseline_ceiling(base.cpu(k).iowait, base, W)
+            ceiling, how = stray_ceiling(seen, k)
             ev.check(f"{p}CPU {k} iowait (masked by the hog)", mine.iowait <= ceiling,
-                     f"+<= {ceiling} ticks (idle baseline)", f"iowait +{mine.iowait}", SOURCE)
+                     f"+<= {ceiling} ticks ({how})", f"iowait +{mine.iowait}", SOURCE)
         elif seen.wait.iowait and ran is None:
             # Without exact run time a lower bound would lean on tick samples.
-            ceiling = baseline_ceiling(base.cpu(k).iowait, base, W)
+            ceiling, how = stray_ceiling(seen, k)
             ev.check(f"{p}CPU {k} iowait", mine.idle <= 1 and mine.iowait > ceiling,
-                     f"idle +<=1, iowait +> {ceiling} ticks (the idle baseline; no /proc/schedstat for "
+                     f"idle +<=1, iowait +> {ceiling} ticks ({how}; no /proc/schedstat for "
                      f"a lower bound)", f"iowait +{mine.iowait}, idle +{mine.idle}, busy +{mine.busy}", SOURCE)
         elif seen.wait.iowait:
             # All of CPU k's idle time in the window is iowait: idle stays put (+1 for
@@ -209,15 +250,15 @@ class CpuIowait(Witness):
                      f"{ran.run_ns / 1e6:.1f} ms run there, {irq} ticks: {how}, 2 for flooring)",
                      f"iowait +{mine.iowait}, idle +{mine.idle}, busy +{mine.busy}", SOURCE)
         else:
-            ceiling = baseline_ceiling(base.cpu(k).iowait, base, W)
-            ev.check(f"{p}CPU {k} iowait", mine.iowait <= ceiling, f"+<= {ceiling} ticks (idle baseline)",
+            ceiling, how = stray_ceiling(seen, k)
+            ev.check(f"{p}CPU {k} iowait", mine.iowait <= ceiling, f"+<= {ceiling} ticks ({how})",
                      f"iowait +{mine.iowait}, idle +{mine.idle}, busy +{mine.busy}", SOURCE)
         for j in w.cpus:
             if j == k:
                 continue
-            ceiling = baseline_ceiling(base.cpu(j).iowait, base, W)
+            ceiling, how = stray_ceiling(seen, j)
             ev.check(f"{p}CPU {j} iowait (not the task's CPU)", w.cpu(j).iowait <= ceiling,
-                     f"+<= {ceiling} ticks: nr_iowait is per runqueue", f"+{w.cpu(j).iowait}", SOURCE)
+                     f"+<= {ceiling} ticks ({how}): nr_iowait is per runqueue", f"+{w.cpu(j).iowait}", SOURCE)
 
 
 WITNESS = CpuIowait()

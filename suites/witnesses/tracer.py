@@ -5,9 +5,7 @@ TCG) and kept for the guest's life."""
 
 from __future__ import annotations
 
-import weakref
-
-from suites.watch.offcpu import OffCpuTracer
+from suites.watch import offcpu
 from suites.watch.witness import Witness
 
 SOURCE = "fixtures/tracers/offcpu_iowait.bt: sched_switch prev_state + curtask->in_iowait"
@@ -27,20 +25,11 @@ class Tracer(Witness):
     kind = "tracer"
     programs = ("bpftrace",)
 
-    def __init__(self):
-        self._tracers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-    def tracer(self, guest) -> OffCpuTracer:
-        t = self._tracers.get(guest)
-        if t is None or not t.alive():
-            t = self._tracers[guest] = OffCpuTracer(guest)
-        return t
-
     def setup(self, guest) -> None:
-        self.tracer(guest)
+        offcpu.tracer(guest)
 
     def stop(self, run):
-        t = self.tracer(run.guest)
+        t = offcpu.tracer(run.guest)
         reports = run.wait.state == "D" or run.wait.iowait  # what the tracer reports; a short wait if not
         sleeps = t.sleeps_of(list(run.pids), timeout=30 if reports else 3)
         r = run.guest.poll(t.proc)

@@ -64,6 +64,26 @@ def test_the_start_is_where_the_stamps_lie_nearest_their_reads():
     assert reads.place([1001.0, 1002.0, 1003.0], readings, WALL, AFTER) == [1, 2, 3]
 
 
+def test_reads_just_before_a_wall_second_pair_in_order():
+    """iostat -y on debian-6.12 read /proc/stat within 15 ms of each wall-clock
+    second, drifting 1 ms a second across it; its last report (stamped 23:03:15)
+    came from a read the wall offset puts 4 ms into the next second. Each stamp
+    fits the read before its own as well, and the stamps alone paired every
+    report one read early (its last report, showing the tasks' wake, was judged
+    against the interval before the wake). Its source (one unprinted reading
+    first) and the count of readings say which read is its own."""
+    offset = 1796598070.861369
+    starts = [110.125866, 111.127981, 112.129199, 113.130109, 114.132025, 115.132463, 116.132837, 117.133685,
+              118.134061, 119.138167, 120.139019, 121.140506, 122.141256, 123.141639, 124.142008, 125.142514]
+    readings = [Instant(t, t + 0.0002) for t in starts]
+    stamps = [1796598181.0 + i for i in range(15)]  # 23:03:01 .. 23:03:15
+    assert reads.place(stamps, readings, offset, AFTER) != list(range(1, 16))
+    assert reads.place(stamps, readings, offset, AFTER, first=1) == list(range(1, 16))
+    # A reading the tracer lost: the count says so, and the stamps place what they can.
+    placed = reads.place(stamps, readings[:5] + readings[6:], offset, AFTER, first=1)
+    assert placed != list(range(1, 16)) and None not in placed[:3]
+
+
 def test_a_report_left_out_leaves_its_read_unreported():
     readings = _readings([0.2, 1.2, 2.2, 3.2, 4.2])
     assert reads.place([1000.0, 1001.0, 1003.0, 1004.0], readings, WALL, BEFORE) == [0, 1, 3, 4]

@@ -105,7 +105,8 @@ def load(path: Path | str, rewrite: dict | None = None, moved: dict | None = Non
         except (ValueError, KeyError, IndexError) as e:  # as ToolWitness.stop() would have said
             failed[name] = f"stop: output not understood ({e!r})"
             continue
-        collected[name] = ToolSeen(parsed, t["rc"], reads, t["command"], tuple(t["lag"]), stdout, t.get("extra"))
+        collected[name] = ToolSeen(parsed, t["rc"], reads, t["command"], tuple(t["lag"]), stdout, t.get("extra"),
+                                   getattr(witness, "first_report_reading", None))
     h = Hold(wait, d["cpu"], d["pids"], _span(d["window"]), {int(p): TaskStat(**v) for p, v in d["reports"].items()},
              d["cgroup"], {int(p): tuple(v) for p, v in d["slept"].items()}, collected, d["unavailable"], failed, run,
              {k: int(v) for k, v in d.get("exited", {}).items()})

@@ -119,16 +119,36 @@ def gap(stamp: float, reading: Instant, wall_offset: float) -> float:
     return max(0.0, stamp - (reading.hi + wall_offset), reading.lo + wall_offset - (stamp + 1))
 
 
+# How far a stamp may miss its reading when the count pairs them in order: the
+# wall offset (read once per hold) put an iostat read 4 ms after the second its
+# report is stamped with, though iostat takes the time after reading. A whole
+# second off still fails.
+ORDER_SLACK_S = 0.25
+
+
 def place(stamps: list[float], readings: list[Instant], wall_offset: float,
-          lag: tuple[float, float] = EITHER) -> list[int | None]:
+          lag: tuple[float, float] = EITHER, first: int | None = None) -> list[int | None]:
     """For each report (its stamp, in the order printed), the index of the reading
     it was computed from, or None. A tool prints one report per reading, in order,
-    after zero or more readings it prints nothing for (a baseline), and may leave
-    one out: each report takes the first of the next three readings its stamp
-    fits (with `lag` on one side, a reading a second earlier cannot fit). Where the
-    start is, the stamps say: the start that places the most reports, and of
-    those the one whose readings lie nearest their stamps' seconds (a reading
-    0.7 s into a second, stamped 0.4 s later in the next, fits both)."""
+    after zero or more readings it prints nothing for (a baseline).
+
+    `first`: how many readings its source says come before its first report.
+    When the tracer saw exactly that many plus one per report, and each stamp fits
+    its reading (give or take ORDER_SLACK_S), the reports pair with the readings
+    in order: a stamp alone cannot tell a reading just before a wall-clock second
+    from the next one (both fit a stamp taken just after the first; which lies
+    nearer depends on milliseconds, as much as the wall offset is off by).
+
+    Otherwise (a reading lost, a report left out, no `first`), the stamps say:
+    each report takes the first of the next three readings its stamp fits (with
+    `lag` on one side, a reading a second earlier cannot fit), from the start
+    that places the most reports, and of those the one whose readings lie nearest
+    their stamps' seconds (a reading 0.7 s into a second, stamped 0.4 s later in
+    the next, fits both)."""
+    loose = (lag[0] - ORDER_SLACK_S, lag[1] + ORDER_SLACK_S)
+    if first is not None and len(readings) == first + len(stamps) and all(
+            overlap(s, readings[first + i], wall_offset, loose) > 0 for i, s in enumerate(stamps)):
+        return [first + i for i in range(len(stamps))]
     best, best_key = [None] * len(stamps), (0, 0.0)
     for skip in range(0, 3):
         out: list[int | None] = []

@@ -42,6 +42,7 @@ class ToolSeen:
     lag: tuple[float, float] = reads.EITHER  # when it stamps a report, against its read (reads.place())
     stdout: str = ""  # as printed (suites/watch/capture.py keeps it to judge again)
     extra: Any = None  # what else the witness gathered in the hold (JSON)
+    first: int | None = None  # readings before its first report (reads.place())
 
 
 class ToolRun:
@@ -110,6 +111,7 @@ class ToolWitness(Witness):
     stopped_exit: frozenset[int] = frozenset({0})  # its exit status when stopped so (negative: killed by that signal)
     exit_source = ""  # where its source says so
     stamp_lag = reads.EITHER  # takes a report's time just BEFORE or AFTER its read (suites/watch/reads.py)
+    first_report_reading: int | None = None  # readings of the file before its first report, where its source says
 
     def check(self, guest) -> str | None:
         why = super().check(guest)
@@ -188,7 +190,8 @@ class ToolWitness(Witness):
                                 f"{result.stdout[-1500:]}\n{result.stderr[-500:]}") from None
         run.keep(f"{self.name}.reads", "".join(f"{x.what} {x.tgid} {x.tid} {x.ppid} {x.task} {x.t0:.6f} {x.t1:.6f} "
                                                 f"{x.gppid}\n" for x in mine) + f"wall offset {run.wall_offset:.6f}\n")
-        return ToolSeen(parsed, result.rc, mine, tool.command, self.stamp_lag, result.stdout, extra)
+        return ToolSeen(parsed, result.rc, mine, tool.command, self.stamp_lag, result.stdout, extra,
+                        self.first_report_reading)
 
     def extra(self, run: HoldRun) -> Any:
         """What else it gathered in the hold, beside the tool's output (JSON)."""
@@ -235,7 +238,7 @@ def timed(seen, rows: list[tuple[float, Any]], what: str = "stat", task: int = 0
     """Each report (its stamp, what it says; in the order printed) with its interval's
     two readings, as the kernel saw the tool read `what` (of `task`)."""
     readings = reads.rounds(list(seen.mine.reads), what, task)
-    where = reads.place([t for t, _ in rows], readings, seen.hold.run.wall_offset, seen.mine.lag)
+    where = reads.place([t for t, _ in rows], readings, seen.hold.run.wall_offset, seen.mine.lag, seen.mine.first)
     return [Timed(readings[j - 1], readings[j], says) for (_, says), j in zip(rows, where, strict=True)
             if j is not None and j >= 1]
 

@@ -33,6 +33,8 @@ class Iostat(ToolWitness):
     programs = ("iostat",)
     exit_source = "sysstat 12.6.1 iostat.c int_handler(): exit 0"
     stamp_lag = reads.AFTER
+    # -y: the first reading is taken and not printed (rw_io_stat_loop(): skip = 1)
+    first_report_reading = 1
 
     def command(self, run) -> str:
         return f"{self.program} -c -y -t -o JSON 1"

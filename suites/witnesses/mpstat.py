@@ -42,6 +42,8 @@ class Mpstat(ToolWitness):
     programs = ("mpstat",)
     exit_source = "sysstat 12.6.1 mpstat.c int_handler(): averages (the JSON closed), exit 0"
     stamp_lag = reads.BEFORE
+    # rw_mpstat_loop(): one reading before the loop, then each pass reads and prints
+    first_report_reading = 1
 
     def command(self, run) -> str:
         return f"{self.program} -P ALL -o JSON 1"

@@ -39,6 +39,8 @@ class Vmstat(ToolWitness):
     stopped_exit = frozenset({-2})
     exit_source = "procps 4.0.2 src/vmstat.c: no SIGINT handler"
     stamp_lag = reads.AFTER
+    # procps 4.0.2 src/vmstat.c new_format(): the first line (since boot) from the first reading
+    first_report_reading = 0
 
     def command(self, run) -> str:
         return f"{self.program} -n -t 1"

@@ -26,6 +26,7 @@ from suites.waits import (
     AIO_GETEVENTS,
     BUFFERED_READ,
     DIRECT_READ,
+    DIRECT_WRITE,
     FAULT_READ,
     FROZEN_WRITER,
     IO_DESTROY,
@@ -124,6 +125,7 @@ def _module(scene: Scene):
 _URING_READ = Workload(lambda s: ["uring-read", s.device()], tasks=S_TASKS, setup=_device)
 WORKLOADS: dict[str, Workload] = {
     DIRECT_READ.name: Workload(lambda s: ["pread-direct", s.device()], setup=_device),
+    DIRECT_WRITE.name: Workload(lambda s: ["pwrite-direct", s.device()], setup=_device),
     BUFFERED_READ.name: Workload(lambda s: ["pread-buffered", s.device()], setup=_device),
     FAULT_READ.name: Workload(lambda s: ["fault-mapped", s.device()], setup=_device),
     MSLEEP.name: Workload(lambda s: ["dsleep", s.ms, 0], setup=_module),

@@ -41,6 +41,9 @@ def _wait(name, state, iowait, loadavg, task_state, sleeps_in, *wchans) -> Wait:
 DIRECT_READ = _wait("O_DIRECT read", "D", True, True, TASK_UNINTERRUPTIBLE,
                     "block/fops.c __blkdev_direct_IO_simple() -> submit_bio_wait()",
                     "submit_bio_wait", "__blkdev_direct_IO_simple", "blkdev_direct_IO")
+DIRECT_WRITE = _wait("O_DIRECT write", "D", True, True, TASK_UNINTERRUPTIBLE,
+                     "block/fops.c __blkdev_direct_IO_simple() -> submit_bio_wait()",
+                     "submit_bio_wait", "__blkdev_direct_IO_simple", "blkdev_direct_IO", "blkdev_direct_write")
 # A read through the page cache that misses: read-ahead locks the new pages and
 # submits their read; the reader (and any other reader of those pages) waits on
 # the page lock until the I/O completes, killable, with in_iowait (io_schedule()).

@@ -112,8 +112,11 @@ def test_a_share_grows_with_its_part_and_falls_with_the_rest():
 
 
 def test_a_tasks_delay_steps():
-    st = pertask.DelaySteps(go=10.0, opened=11.0, closed=17.0, woke=20.0, G=2, A=3, B=903)
+    st = pertask.DelaySteps(go=10.0, opened=11.0, closed=17.0, woke=20.0, G=2, A=3, B=903, gated=8.5)
     assert st.change(Instant(9.0, 9.1), Instant(9.9, 10.0)) == Bounds(0, 0)  # stopped at the gate
+    # Read as it started (debian-6.12-rt: state S, before its page-in's 2 ticks were added)
+    assert st.change(None, Instant(8.0, 8.1)) == Bounds(0, 2)
+    assert st.change(Instant(8.0, 8.1), Instant(9.0, 9.1)) == Bounds(0, 2)
     assert st.change(Instant(10.2, 10.3), Instant(10.8, 10.9)) == Bounds(0, 1)  # its page-ins as it starts
     assert st.change(Instant(12.0, 12.1), Instant(16.0, 16.1)) == Bounds(0, 0)  # the wait: nothing added
     assert st.change(Instant(16.0, 16.1), Instant(21.0, 21.1)) == Bounds(900, 900)  # the wake: all of it
@@ -352,3 +355,24 @@ def test_atop_lines_are_their_reads_when_a_scan_stalled(by):
         ev = capture.judge_tools(path, only=("atop",), moved={"atop": _stalled_scan(pids, k, by)})
         bad = _unexplained(ev)
         assert ev.rows and not bad, (k, bad)
+
+
+def test_a_line_after_an_untraced_sample_counts_from_that_sample():
+    """debian-6.12-rt, 3 vCPUs: atop sampled a task before its exec (comm taskset,
+    a read the tracer does not keep), when an in_iowait sleep left unstamped by a
+    delayed dequeue had already added the time since boot (13725 ticks). Its first
+    kept line printed the change since that sample, 0; judged as counting from the
+    task's birth, it was predicted 13725."""
+    st = pertask.DelaySteps(go=10.0, opened=12.0, closed=18.0, woke=18.5, G=13725, A=13725, B=14725, woke_lo=18.0,
+                            gated=8.5)
+    at_gate = Instant(9.0, 9.01)
+    birth = pertask.TaskReport(1, None, at_gate, 0.0)
+    untraced = pertask.TaskReport(1, None, at_gate, 0.0, after_untraced=True)
+
+    def change(s, a, b):
+        return s.change(a, b)
+
+    assert not pertask.predicted(change, st, birth).holds(0.0)
+    assert pertask.predicted(change, st, untraced).holds(0.0)
+    assert pertask.predicted(change, st, untraced).holds(13725.0)
+    assert not pertask.predicted(change, st, untraced).holds(13727.0)

@@ -52,8 +52,8 @@ def dump(h: Hold, base: Span, hz: int, label: str, hog: bool) -> dict:
         "exited": h.exited,
         "hz": hz, "label": label, "hog": hog, "tools": tools,
         "run": {"window_s": run.window_s, "delayacct": run.delayacct, "go": _snap(run.go), "started": run.started,
-                "wall_offset": run.wall_offset, "window_open": run.window_open, "window_close": run.window_close,
-                "label": run.label},
+                "gated": run.gated, "wall_offset": run.wall_offset, "window_open": run.window_open,
+                "window_close": run.window_close, "label": run.label},
     }
 
 
@@ -88,7 +88,7 @@ def load(path: Path | str, rewrite: dict | None = None, moved: dict | None = Non
     r = d["run"]
     run = HoldRun(None, wait, d["cpu"], r["window_s"], tuple(d["pids"]), d["cgroup"], r["window_open"],
                   r["window_close"], label=r["label"], delayacct=r["delayacct"])
-    run.go, run.started = _unsnap(r["go"]), r["started"]
+    run.go, run.started, run.gated = _unsnap(r["go"]), r["started"], r.get("gated", 0.0)
     run.__dict__["wall_offset"] = r["wall_offset"]  # a cached_property: no guest to ask
     collected, failed = {}, dict(d["failed"])
     for name, t in d["tools"].items():

@@ -248,6 +248,7 @@ class HoldRun:
     phases: dict[str, float] = field(default_factory=dict)  # host time of each phase of the hold
     go: Snapshot | None = None  # the tasks at the gate, just before they were let go (every tool watching)
     started: float = 0.0  # guest monotonic as the hold began: what witnesses read before is not theirs
+    gated: float = 0.0  # guest monotonic by which every task was stopped at the gate (0: not known)
 
     def keep(self, witness: str, text: str) -> None:
         """A tool's raw output, beside the evidence that judged it. An extra: on a
@@ -337,12 +338,13 @@ def _wait_line(guest: Guest, procs, word: str, timeout: float) -> list[list[str]
     return [found[i] for i in range(len(procs))]
 
 
-def _wait_state(guest: Guest, pids: list[int], state: str, timeout: float) -> None:
+def _wait_state(guest: Guest, pids: list[int], state: str, timeout: float) -> float:
+    """Until every task is in `state`; returns a guest monotonic instant by which all were."""
     deadline = time.monotonic() + timeout
     while True:
         snap = snapshot(guest, [], pids)
         if all(p in snap.tasks and snap.tasks[p].state == state for p in pids):
-            return
+            return snap.t + snap.spread / 2
         if time.monotonic() > deadline:
             now = {p: (snap.tasks[p].state if p in snap.tasks else "gone") for p in pids}
             raise HoldError(f"tasks not all in state {state} after {timeout}s: {now}")
@@ -444,7 +446,7 @@ def hold(guest: Guest, commands: list[str], cpu: int, window_s: float, wait: Wai
                  for cmd in commands]
         with budget.spend(budget.HOLD_EDGES):
             pids = [int(f[1]) for f in _wait_line(guest, procs, "GATE", timeout=60)]
-            _wait_state(guest, pids, "T", timeout=60)  # stopped at the gate
+            run.gated = _wait_state(guest, pids, "T", timeout=60)  # stopped at the gate
         run.pids = tuple(pids)
         witnesses.call("tasks_ready")
         with budget.spend(budget.HOLD_EDGES):

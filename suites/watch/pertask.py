@@ -13,7 +13,9 @@ the hold observes at each step:
       until it woke
   B   from its wake on (what it reported: it lingers in an interruptible sleep)
 so the change a tool shows between two of its reads of the task, at instants the
-kernel gave (suites/watch/reads.py), lies between two sums of those steps.
+kernel gave (suites/watch/reads.py), lies between two sums of those steps. Before
+the task stopped at the gate it was still starting (paging itself in), so a
+read then saw anything from nothing to G.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class DelaySteps:
     A: int
     B: int
     woke_lo: float = 0.0  # ... and at or after this (the wake-up's start; else the window's end)
+    gated: float = 0.0  # by this every task was stopped at the gate (0: not known, taken as `go`)
 
     def at(self, t: Instant) -> Bounds:
         """Field 42 at a read somewhere in [t.lo, t.hi]."""
@@ -45,6 +48,8 @@ class DelaySteps:
         return Bounds(lo.lo, hi.hi)
 
     def _at(self, t: float) -> Bounds:
+        if t < (self.gated or self.go):
+            return Bounds(0, self.G)
         if t <= self.go:
             return Bounds(self.G, self.G)
         if t < self.opened:
@@ -76,7 +81,7 @@ def steps(seen, pid: int) -> DelaySteps:
     wake = reads.woken(list(getattr(seen.mine, "reads", ())), pid, closed, h.slept[pid][1])
     woke_lo, woke = (wake.lo, wake.hi) if wake else (closed, h.slept[pid][1])
     return DelaySteps(go.t + go.spread / 2, first.t - first.spread / 2, closed, woke, go.tasks[pid].blkio_ticks,
-                      first.tasks[pid].blkio_ticks, h.reports[pid].blkio_ticks, woke_lo)
+                      first.tasks[pid].blkio_ticks, h.reports[pid].blkio_ticks, woke_lo, h.run.gated)
 
 
 def listed(ev, seen, tool: str, readings: dict[int, list[Instant]], reports: list, source: str,
@@ -108,6 +113,18 @@ class TaskReport:
     start: Instant | None
     end: Instant
     value: float | None  # None: the tool printed that it cannot say
+    # `start` None, but the tool had read the task before, untraced (before its
+    # exec, while its comm was not yet the traced one): its change counts from
+    # that read, somewhere between the task's birth and `end`.
+    after_untraced: bool = False
+
+
+def predicted(predict, st: DelaySteps, r: TaskReport) -> Bounds:
+    """What `predict` allows for report `r`: after an untraced read, anything from
+    nothing to all since the task's birth (the counter never goes down)."""
+    if r.after_untraced:
+        return Bounds(0, predict(st, None, r.end).hi)
+    return predict(st, r.start, r.end)
 
 
 def delays(ev, seen, tool: str, field: str, reports: list[TaskReport], readings: dict[int, list[Instant]],
@@ -128,7 +145,7 @@ def delays(ev, seen, tool: str, field: str, reports: list[TaskReport], readings:
             woken.setdefault(r.pid, True)
         if r.value is None:  # the tool says it cannot tell (iotop-py's ?unavailable?): judged by its own row
             continue
-        b = predict(st, r.start, r.end)
+        b = predicted(predict, st, r)
         good = b.holds(r.value)
         line = f"{r.pid}: {r.value:g}{unit} in {b.text(2)}" + ("" if good else " (NO)")
         in_window = r.start is not None and r.start.lo >= st.opened and r.end.hi <= st.closed

@@ -19,6 +19,8 @@ starts daemons on the host."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from suites.watch import bracket, pertask, reads
 from suites.watch.bracket import Bounds
 from suites.watch.tools import ToolWitness, unpacked
@@ -147,6 +149,14 @@ class Atop(ToolWitness):
         prc = {pid: [(f["sample"], t, float(f["blkdelay"])) for lab, t, q, f in rows if lab == "PRC" and q == pid
                      and from_a_traced_read(f)] for pid in pids}
         delays, readings = pertask.sampled_reports(seen, prc, "pstat")
+        # A task atop sampled before its exec: its first kept line is a delta since
+        # that untraced sample, not since its birth (deviattask()).
+        for pid in pids:
+            first = delays.get(pid) or [None]
+            if first[0] is not None and first[0].start is None and any(
+                    lab == "PRC" and q == pid and f["state"] != "E" and not from_a_traced_read(f)
+                    for lab, _, q, f in rows):
+                delays[pid][0] = replace(first[0], after_untraced=True)
         pertask.delays(ev, seen, "atop", "blkdelay", pertask.flat(delays), readings,
                        lambda st, a, b: st.change(a, b), SOURCE, unit=" ticks")
 

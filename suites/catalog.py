@@ -40,6 +40,8 @@ BEHAVIOURS = {
     "page-cache-miss-iowait": "a buffered read or a major fault that misses the page cache waits in D on the "
                               "page lock, I/O wait to every witness like an O_DIRECT read",
     "direct-write-iowait": "an O_DIRECT write waits in D for its bio, I/O wait to every witness like the read",
+    "fsync-writeback-iowait": "fsync of a page the task dirtied waits in D for its writeback, I/O wait to every "
+                              "witness",
     "busy-cpu-masks-iowait": "a CPU hog on the waiting task's CPU hides its iowait and PSI io full, not the wait",
     "io-uring-iowait-without-d": "io_uring_enter waits in S yet counts as I/O wait (in flight, and idle per kernel)",
     "libaio-getevents-not-iowait": "io_getevents sleeps in S and is no I/O wait anywhere",

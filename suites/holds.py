@@ -29,6 +29,7 @@ from suites.waits import (
     DIRECT_WRITE,
     FAULT_READ,
     FROZEN_WRITER,
+    FSYNC_DIRTY,
     IO_DESTROY,
     MSLEEP,
     MSLEEP_IOWAIT,
@@ -126,6 +127,7 @@ _URING_READ = Workload(lambda s: ["uring-read", s.device()], tasks=S_TASKS, setu
 WORKLOADS: dict[str, Workload] = {
     DIRECT_READ.name: Workload(lambda s: ["pread-direct", s.device()], setup=_device),
     DIRECT_WRITE.name: Workload(lambda s: ["pwrite-direct", s.device()], setup=_device),
+    FSYNC_DIRTY.name: Workload(lambda s: ["fsync-dirty", s.device()], setup=_device),
     BUFFERED_READ.name: Workload(lambda s: ["pread-buffered", s.device()], setup=_device),
     FAULT_READ.name: Workload(lambda s: ["fault-mapped", s.device()], setup=_device),
     MSLEEP.name: Workload(lambda s: ["dsleep", s.ms, 0], setup=_module),

@@ -44,6 +44,14 @@ DIRECT_READ = _wait("O_DIRECT read", "D", True, True, TASK_UNINTERRUPTIBLE,
 DIRECT_WRITE = _wait("O_DIRECT write", "D", True, True, TASK_UNINTERRUPTIBLE,
                      "block/fops.c __blkdev_direct_IO_simple() -> submit_bio_wait()",
                      "submit_bio_wait", "__blkdev_direct_IO_simple", "blkdev_direct_IO", "blkdev_direct_write")
+# fsync of a page the task dirtied: it writes the page back and waits, with every
+# other page of the file under writeback, on PG_writeback, uninterruptible, in
+# io_schedule() (mm/filemap.c folio_wait_bit_common()).
+FSYNC_DIRTY = _wait("fsync of a dirty page", "D", True, True, TASK_UNINTERRUPTIBLE,
+                    "mm/filemap.c file_write_and_wait_range() -> folio_wait_writeback() -> io_schedule()",
+                    "folio_wait_bit_common", "folio_wait_writeback", "__filemap_fdatawait_range",
+                    "filemap_fdatawait_range", "file_write_and_wait_range", "blkdev_fsync", "vfs_fsync_range",
+                    "do_fsync", "__x64_sys_fsync")
 # A read through the page cache that misses: read-ahead locks the new pages and
 # submits their read; the reader (and any other reader of those pages) waits on
 # the page lock until the I/O completes, killable, with in_iowait (io_schedule()).

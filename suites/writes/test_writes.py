@@ -5,6 +5,12 @@ read does (block/fops.c __blkdev_direct_IO_simple() -> submit_bio_wait(),
 TASK_UNINTERRUPTIBLE, in io_schedule()): D, I/O wait, procs_blocked, PSI io,
 the load average and delayacct blkio. null_blk without memory_backed keeps no
 data: nothing is written anywhere.
+
+fsync of a page dirtied through the page cache waits for its writeback
+(mm/filemap.c file_write_and_wait_range() -> folio_wait_writeback(): PG_writeback,
+TASK_UNINTERRUPTIBLE, io_schedule()): I/O wait too. null_blk has no volatile
+cache, so the flush that follows completes at once (block/blk-core.c
+submit_bio_noacct()).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import pytest
 
 from suites.holds import MARKS
-from suites.waits import DIRECT_WRITE
+from suites.waits import DIRECT_WRITE, FSYNC_DIRTY
 
 pytestmark = MARKS
 
@@ -23,4 +29,14 @@ def test_direct_write(scene):
     scene.setup(DIRECT_WRITE)
     scene.baseline()
     scene.hold(DIRECT_WRITE)
+    scene.evidence.require()
+
+
+@pytest.mark.behaviour("fsync-writeback-iowait")
+def test_fsync_of_a_dirty_page(scene):
+    """Each task writes a page of the device through the page cache (a whole page:
+    nothing is read first), then fsyncs it and waits for its writeback."""
+    scene.setup(FSYNC_DIRTY)
+    scene.baseline()
+    scene.hold(FSYNC_DIRTY)
     scene.evidence.require()

@@ -69,12 +69,17 @@ def report_existing(dirs: list[str]) -> int:
     return report(runs)
 
 
+USAGE = "usage: python -m harness.soak N [PYTEST_ARGS ...] (N >= 1) | --report RUN_DIR ..."
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] in (["-h"], ["--help"]):
+        print(USAGE)
+        return 0
     if argv[:1] == ["--report"]:
         return report_existing(argv[1:])
     if not argv or not argv[0].isdigit() or int(argv[0]) < 1:
-        print("soak: usage: python -m harness.soak N [PYTEST_ARGS ...] (N >= 1) | --report RUN_DIR ...",
-              file=sys.stderr)
+        print(f"soak: {USAGE}", file=sys.stderr)
         return 2
     n, args = int(argv[0]), argv[1:]
     base = _results_dir(args)

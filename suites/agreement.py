@@ -3,9 +3,9 @@ agreement matrix's cells, gathered from the evidence tables the scenario tests
 write (each row tagged with its witness and wait), and filled in by the tools
 suite (suites/tools/) where a wait was not observed on a kernel yet.
 
-MATRIX is its rows: the waits of suites/waits.py as the scenarios make them,
-the D waits that are not I/O first, then the I/O waits with the CPU idle and
-with a hog on it, then the waits in S.
+MATRIX is its rows: the rows suites/waits.py declares for each wait, in its
+order: the D waits that are not I/O first, then the I/O waits with the CPU idle
+and with a hog on it, then the waits in S.
 """
 
 from __future__ import annotations
@@ -16,17 +16,10 @@ from dataclasses import dataclass
 import pytest
 
 from suites.waits import (
-    AIO_GETEVENTS,
     BUFFERED_READ,
     BUSY_CPU,
-    DIRECT_READ,
-    DIRECT_WRITE,
+    DECLARED,
     FAULT_READ,
-    FROZEN_WRITER,
-    FSYNC_DIRTY,
-    IO_DESTROY,
-    MSLEEP,
-    MSLEEP_IOWAIT,
     URING_IDLE_IOWAIT,
     URING_READ,
     VFORK_PARENT,
@@ -69,25 +62,7 @@ class Case:
         return why
 
 
-_URING = (pytest.mark.kconfig("CONFIG_IO_URING"),)
-MATRIX = (
-    Case(VFORK_PARENT, behaviours=("offcputime-state-filter",)),
-    Case(MSLEEP),
-    Case(IO_DESTROY, marks=(pytest.mark.kconfig("CONFIG_AIO"),)),
-    Case(FROZEN_WRITER, marks=(pytest.mark.modules("loop"), pytest.mark.kconfig("CONFIG_EXT4_FS"),
-                               pytest.mark.needs_cmds("fsfreeze", "mkfs.ext4", "losetup"))),
-    Case(DIRECT_READ),
-    Case(DIRECT_READ, hog=True),
-    Case(DIRECT_WRITE),
-    Case(FSYNC_DIRTY),
-    Case(BUFFERED_READ, behaviours=("offcputime-state-filter",)),
-    Case(FAULT_READ, behaviours=("offcputime-state-filter",)),
-    Case(MSLEEP_IOWAIT),
-    Case(MSLEEP_IOWAIT, hog=True),
-    Case(URING_READ, marks=_URING, behaviours=("offcputime-state-filter",)),
-    Case(URING_IDLE_IOWAIT, marks=_URING),  # the wait's class is the kernel's (suites/holds.py)
-    Case(AIO_GETEVENTS, marks=(pytest.mark.kconfig("CONFIG_AIO"),)),
-)
+MATRIX = tuple(Case(d.wait, hog=hog, marks=d.marks, behaviours=d.behaviours) for d in DECLARED for hog in d.rows)
 
 
 # (tool, wait) where the tool contradicts its own documentation: the rows saying

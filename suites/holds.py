@@ -1,7 +1,7 @@
 """What the dstate and busy_cpu scenarios (and the tools' agreement matrix)
-share: how long a hold waits and is watched, how many tasks wait, on which CPU,
-the workload that makes each wait of suites/waits.py, and a Scene that runs a
-test's holds and judges them.
+share: how long a hold waits and is watched, on which CPU, and a Scene that
+makes each wait as suites/waits.py declares it, runs a test's holds and judges
+them.
 
 A hold (suites/watch/hold.py) is N tasks pinned to one CPU waiting the same way,
 with every witness read over a window in which all of them wait.
@@ -17,28 +17,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
 
 import pytest
 
 from suites.devices import NULLB_DELAY_S
 from suites.waits import (
-    AIO_GETEVENTS,
-    BUFFERED_READ,
+    DEVICE,
     DIRECT_READ,
-    DIRECT_WRITE,
-    FAULT_READ,
-    FROZEN_WRITER,
-    FSYNC_DIRTY,
-    IO_DESTROY,
-    MSLEEP,
-    MSLEEP_IOWAIT,
+    FILE,
+    MS,
+    SLOW_DEVICE,
+    TASKS,
     URING_IDLE,
     URING_IDLE_IOWAIT,
     URING_READ,
     URING_READ_SCHEDULE,
-    VFORK_PARENT,
     Wait,
+    workload,
 )
 from suites.watch import uring_state
 from suites.watch.cpus import task_cpu
@@ -54,21 +49,6 @@ WINDOW_S = 6.0
 HOLD_S = NULLB_DELAY_S
 assert HOLD_S >= WINDOW_S + 3
 BASELINE_S = 3.0  # the idle baseline each test measures before its holds
-TASKS = 3  # three tasks make loadavg's rise (>= 3 x 8% of a sample) stand out
-# ... against the guest's own tasks, but not against the tools under test: those
-# wake together each second on the other CPUs, and the full planted-bug run saw
-# ~3 others active at one calc_load() instant (load1 1.28 -> 1.41 with the vfork
-# parents not counted by the loadavg-state-equality mutant, where 3 counted
-# tasks predict >= 1.41). The vfork hold, the one whose state (TASK_KILLABLE)
-# only loadavg's rule tells apart, uses LOAD_TASKS: counted, they raise load1 by
-# >= 8 x 8 % of a sample, far beyond what the others reach.
-LOAD_TASKS = 8
-# Tasks in S are not in loadavg: counted, they would raise load1 by >= 8 % of
-# one update each; the reading must stay below that (witnesses/loadavg.py). Six
-# did not stand out of the tools either: the full planted-bug run read load1
-# 2.25 -> 2.68 beside six S tasks that the kernel did not count (the least with
-# them counted, one update: 2.55), ~7.6 others active at one update or ~5 at two.
-S_TASKS = LOAD_TASKS
 
 # Every hold test runs with delay accounting on and block-device polling quiet. A
 # kernel without PSI or delay accounting still runs them: those witnesses say
@@ -96,51 +76,16 @@ def uring_read_class(guest) -> Wait:
     return URING_READ if io_uring_not_iowait(guest) is None else URING_READ_SCHEDULE
 
 
-@dataclass(frozen=True)
-class Workload:
-    """How a wait is made: block_once's arguments (given the scene), how many tasks,
-    what must be there before the baseline (`setup`: the slow device, the module,
-    the filesystem), what is done just before the hold (`prepare`: a freeze) and
-    what ends the wait when the workload cannot (`release`: a thaw)."""
+def _filled(arg, scene: Scene, fixture) -> object:
+    """A workload's argument with its placeholder (suites/waits.py) filled in."""
+    if arg == DEVICE:
+        return scene.device()
+    if arg == MS:
+        return scene.ms
+    if arg == FILE:
+        return fixture.path
+    return arg
 
-    args: Callable[[Scene], list]
-    tasks: int = TASKS
-    release: Callable[[Scene], Callable[[], None]] | None = None
-    prepare: Callable[[Scene], None] | None = None
-    setup: Callable[[Scene], object] | None = None
-
-
-def _frozen(scene: Scene):
-    return scene.fixture("frozen_ext4")
-
-
-# The workload of each wait of suites/waits.py (fixtures/workloads/block_once.c).
-def _device(scene: Scene):
-    return scene.device()
-
-
-def _module(scene: Scene):
-    return scene.fixture("dsleep")
-
-
-_URING_READ = Workload(lambda s: ["uring-read", s.device()], tasks=S_TASKS, setup=_device)
-WORKLOADS: dict[str, Workload] = {
-    DIRECT_READ.name: Workload(lambda s: ["pread-direct", s.device()], setup=_device),
-    DIRECT_WRITE.name: Workload(lambda s: ["pwrite-direct", s.device()], setup=_device),
-    FSYNC_DIRTY.name: Workload(lambda s: ["fsync-dirty", s.device()], setup=_device),
-    BUFFERED_READ.name: Workload(lambda s: ["pread-buffered", s.device()], setup=_device),
-    FAULT_READ.name: Workload(lambda s: ["fault-mapped", s.device()], setup=_device),
-    MSLEEP.name: Workload(lambda s: ["dsleep", s.ms, 0], setup=_module),
-    MSLEEP_IOWAIT.name: Workload(lambda s: ["dsleep", s.ms, 1], setup=_module),
-    VFORK_PARENT.name: Workload(lambda s: ["vfork", s.ms], tasks=LOAD_TASKS),
-    IO_DESTROY.name: Workload(lambda s: ["aio-destroy", s.device()], setup=_device),
-    FROZEN_WRITER.name: Workload(lambda s: ["append", _frozen(s).path], release=lambda s: _frozen(s).thaw,
-                                 prepare=lambda s: _frozen(s).freeze(), setup=_frozen),
-    URING_READ.name: _URING_READ,  # the same workload, whichever way the kernel waits
-    URING_READ_SCHEDULE.name: _URING_READ,
-    URING_IDLE.name: Workload(lambda s: ["uring-idle", s.ms], tasks=S_TASKS),
-    AIO_GETEVENTS.name: Workload(lambda s: ["aio-getevents", s.device()], tasks=S_TASKS, setup=_device),
-}
 
 
 class Scene:
@@ -170,9 +115,11 @@ class Scene:
         """What these waits' workloads need in place before the baseline is measured
         (loading the slow device scans it: I/O wait that is not the test's)."""
         for wait in waits:
-            known = WORKLOADS.get(wait.name)
-            if known and known.setup:
-                known.setup(self)
+            known = workload(wait)
+            if known and known.needs == SLOW_DEVICE:
+                self.device()  # waits for the scan to end
+            elif known and known.needs:
+                self.fixture(known.needs)
 
     def baseline(self) -> Span:
         """The idle baseline the holds' "nothing moves" bounds are scaled from."""
@@ -186,15 +133,16 @@ class Scene:
         """The tasks wait as `wait` says (its workload, or block_once `args`), every
         witness watches, and their rows go into the evidence table. `decide`: the
         wait's class is read from the hold itself (a behaviour recorded per kernel)."""
-        known = WORKLOADS.get(wait.name)
+        known = workload(wait)
         if args is None and known is None:
             raise ValueError(f"no workload for the wait {wait.name!r}: give block_once's args")
         self.setup(wait)
+        fixture = self.fixture(known.needs) if known and known.needs else None
         if known and known.prepare:
-            known.prepare(self)
-        argv = args if args is not None else known.args(self)
+            getattr(fixture, known.prepare)()
+        argv = args if args is not None else [_filled(a, self, fixture) for a in known.make]
         n = tasks or (known.tasks if known else TASKS)
-        release = known.release(self) if known and known.release else None
+        release = getattr(fixture, known.release) if known and known.release else None
         if self.base is None:
             self.baseline()
         label = label or wait.name

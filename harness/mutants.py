@@ -55,7 +55,7 @@ class BadInput(IowitnessError):
 
 
 @dataclass(frozen=True)
-class Mutant:
+class KernelMutant:
     name: str
     suites: tuple[str, ...]
 
@@ -64,7 +64,7 @@ class Mutant:
 class Plan:
     baseline: str
     suites: tuple[str, ...]
-    mutants: tuple[Mutant, ...]
+    mutants: tuple[KernelMutant, ...]
 
 
 def _strings(value, where: str) -> tuple[str, ...]:
@@ -91,7 +91,7 @@ def load_plan(path: Path = CONFIG, check_tests: bool = True) -> Plan:
         if not isinstance(m, dict) or not set(m) <= {"suites"}:
             raise BadInput(f"{path}: mutant {name}: expected nothing or suites (the catching tests are "
                            f"marked @pytest.mark.catches)")
-        mutants.append(Mutant(name, _strings(m.get("suites", doc["suites"]), f"{path}: mutant {name}: suites")))
+        mutants.append(KernelMutant(name, _strings(m.get("suites", doc["suites"]), f"{path}: mutant {name}: suites")))
     try:
         cat = catalog.load()
         base = catalog.get(str(doc["baseline"]), cat)
@@ -139,7 +139,7 @@ def check_catches(plan: Plan, catches: dict[str, tuple[str, ...]], path: Path) -
 
 
 @dataclass
-class Outcome:
+class KernelOutcome:
     kernel: str
     suites: tuple[str, ...]
     verdicts: dict[str, str] = field(default_factory=dict)  # nodeid -> passed/failed/error/skipped
@@ -169,7 +169,7 @@ def _short(failed: list[str]) -> str:
     return "<br>".join(f"{f} ×{n}" if n > 1 else f for f, n in counts.items())
 
 
-def judge(plan: Plan, baseline: Outcome, mutants: list[Outcome]) -> tuple[list[list[str]], bool]:
+def judge(plan: Plan, baseline: KernelOutcome, mutants: list[KernelOutcome]) -> tuple[list[list[str]], bool]:
     """Table rows and whether the goal was met: each mutant failed a test that
     carries its catches marker."""
     ok = not baseline.problem and not baseline.failed() and bool(baseline.verdicts)
@@ -236,8 +236,8 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _run(kernel: str, suites: tuple[str, ...], out: Path) -> Outcome:
-    o = Outcome(kernel, suites)
+def _run(kernel: str, suites: tuple[str, ...], out: Path) -> KernelOutcome:
+    o = KernelOutcome(kernel, suites)
     if out.exists():  # an interrupted run's partial results: kept aside, not read
         n = 1
         while out.with_name(f"{out.name}.interrupted-{n}").exists():
@@ -264,7 +264,7 @@ OUTCOME = "outcome.json"
 PLAN = "plan.json"
 
 
-def save_outcome(o: Outcome, out: Path) -> None:
+def save_outcome(o: KernelOutcome, out: Path) -> None:
     """Written last, atomically: its presence says the kernel's run finished."""
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / (OUTCOME + ".tmp")
@@ -272,12 +272,12 @@ def save_outcome(o: Outcome, out: Path) -> None:
     tmp.replace(out / OUTCOME)
 
 
-def load_outcome(out: Path, suites: tuple[str, ...]) -> Outcome | None:
+def load_outcome(out: Path, suites: tuple[str, ...]) -> KernelOutcome | None:
     """A finished kernel's outcome, if it ran these suites."""
     try:
         d = json.loads((out / OUTCOME).read_text())
-        o = Outcome(d["kernel"], tuple(d["suites"]), d["verdicts"], {k: tuple(v) for k, v in d["catches"].items()},
-                    d["problem"], d["faults"])
+        catches = {k: tuple(v) for k, v in d["catches"].items()}
+        o = KernelOutcome(d["kernel"], tuple(d["suites"]), d["verdicts"], catches, d["problem"], d["faults"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return o if o.suites == suites else None
@@ -303,7 +303,7 @@ def resume_plan(top: Path, commit: str) -> dict[str, list[str]]:
     return planned
 
 
-def _outcomes(kernels: list[tuple[str, tuple[str, ...]]], top: Path, no_build: bool) -> list[Outcome]:
+def _outcomes(kernels: list[tuple[str, tuple[str, ...]]], top: Path, no_build: bool) -> list[KernelOutcome]:
     """Each kernel's outcome: kept from a finished run in `top`, else built and run."""
     outcomes = []
     for name, suites in kernels:
@@ -315,7 +315,7 @@ def _outcomes(kernels: list[tuple[str, tuple[str, ...]]], top: Path, no_build: b
         t0 = time.monotonic()
         problem = "" if no_build else _build(name)
         built = time.monotonic() - t0
-        o = Outcome(name, suites, problem=problem) if problem else _run(name, suites, top / name)
+        o = KernelOutcome(name, suites, problem=problem) if problem else _run(name, suites, top / name)
         save_outcome(o, top / name)
         what = o.problem or f"suites {time.monotonic() - t0 - built:.0f} s, {len(o.failed())} failed"
         print(f"mutants: {name}: build {built:.0f} s, {what}", file=sys.stderr)

@@ -75,7 +75,7 @@ class BisectError(KernelError):
 # -- the oracle ------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Outcome:
+class StepOutcome:
     """One pytest session on one revision's build."""
 
     result: str  # PASS, FAIL or INFRA
@@ -343,7 +343,7 @@ class Subject:
     label: object  # rev -> {"short", "subject", "date"}
 
 
-def run_tests(state: State, subject: Subject, rev: str, tests: list[str], n: int) -> Outcome:
+def run_tests(state: State, subject: Subject, rev: str, tests: list[str], n: int) -> StepOutcome:
     from harness import child, runs
     results = state.path / "runs" / f"{rev[:12]}-{n}"
     shutil.rmtree(results, ignore_errors=True)
@@ -363,7 +363,7 @@ def run_tests(state: State, subject: Subject, rev: str, tests: list[str], n: int
     run = (results / "latest").resolve() if (results / "latest").exists() else None
     cases = runs.load(run).cases if run else ()
     result, why = classify(rc, cases)
-    return Outcome(result, why, str(run or results), seconds)
+    return StepOutcome(result, why, str(run or results), seconds)
 
 
 # -- judging a revision ----------------------------------------------------------------

@@ -51,7 +51,7 @@ FEATURE_PROBES = {
 
 
 @dataclass
-class Seen:
+class BootCheck:
     name: str
     version: str = ""
     ok: bool = False
@@ -75,14 +75,14 @@ class Seen:
                 "lacks": self.lacks}
 
 
-def check_entry(name: str, accel: str | None = None, log_dir: Path | None = None) -> Seen:
+def check_entry(name: str, accel: str | None = None, log_dir: Path | None = None) -> BootCheck:
     import kernels
     from vm import probes
     from vm.errors import GuestError
     from vm.guest import Guest
     from vm.options import GuestOptions
 
-    seen = Seen(name)
+    seen = BootCheck(name)
     try:
         k = kernels.ensure(name, quiet=True)
     except KernelError as e:
@@ -127,7 +127,7 @@ def load_seen() -> dict:
     return yaml.safe_load(SEEN.read_text()) or {} if SEEN.exists() else {}
 
 
-def record(results: list[Seen]) -> None:
+def record(results: list[BootCheck]) -> None:
     seen = load_seen()
     for s in results:
         seen[s.name] = {**s.record(), **({"suites": seen[s.name]["suites"]} if "suites" in seen.get(s.name, {})

@@ -31,7 +31,7 @@ from suites.witnesses.atop import ATOP_IDLE_AS_D
 
 
 @dataclass(frozen=True)
-class Case:
+class MatrixRow:
     """A row of the matrix: a wait, with or without a hog on the tasks' CPU."""
 
     wait: Wait
@@ -62,7 +62,7 @@ class Case:
         return why
 
 
-MATRIX = tuple(Case(d.wait, hog=hog, marks=d.marks, behaviours=d.behaviours) for d in DECLARED for hog in d.rows)
+MATRIX = tuple(MatrixRow(d.wait, hog=hog, marks=d.marks, behaviours=d.behaviours) for d in DECLARED for hog in d.rows)
 
 
 # (tool, wait) where the tool contradicts its own documentation: the rows saying

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import runs
-from suites.tools.mutants import BY_NAME, CORPUS, Mutant, build
+from suites.tools.mutants import BY_NAME, CORPUS, LyingBuild, build
 
 REPO = Path(__file__).resolve().parent.parent
 TABLE = REPO / "suites" / "tools" / "mutants.md"
@@ -38,8 +38,8 @@ TEST = "suites/tools/test_agreement.py::test_tool"
 
 
 @dataclass(frozen=True)
-class Outcome:
-    mutant: Mutant
+class PlantedOutcome:
+    mutant: LyingBuild
     kernel: str
     run: str  # the results directory it ran in
     verdict: str  # of the test named for it
@@ -83,7 +83,7 @@ def _pytest(args: list[str], base: Path) -> runs.Run | None:
     return runs.load(new[-1]) if new else None
 
 
-def judge(m: Mutant, kernel: str, run: runs.Run) -> Outcome:
+def judge(m: LyingBuild, kernel: str, run: runs.Run) -> PlantedOutcome:
     cases = [c for c in run.cases if c.kernel == kernel and c.properties.get("tool") == m.tool]
     failed = tuple(sorted(runs.without_kernel(c.name, kernel).split("[", 1)[-1].rstrip("]")
                           for c in cases if c.verdict in ("failed", "error")))
@@ -93,12 +93,12 @@ def judge(m: Mutant, kernel: str, run: runs.Run) -> Outcome:
     bad = tuple(r["witness"] for r in table.get("rows", []) if not r["ok"] and r.get("by") == m.tool)
     verdict = case.verdict if case else "not run"
     caught = verdict == "failed" and any(m.row in label for label in bad)
-    return Outcome(m, kernel, run.name, verdict, failed, bad, caught)
+    return PlantedOutcome(m, kernel, run.name, verdict, failed, bad, caught)
 
 
-def rounds(mutants: list[Mutant]) -> list[list[Mutant]]:
+def rounds(mutants: list[LyingBuild]) -> list[list[LyingBuild]]:
     """One lie per tool per run: the i-th lie of every tool in run i."""
-    per_tool: dict[str, list[Mutant]] = {}
+    per_tool: dict[str, list[LyingBuild]] = {}
     for m in mutants:
         per_tool.setdefault(m.tool, []).append(m)
     return [[lies[i] for lies in per_tool.values() if i < len(lies)]
@@ -109,7 +109,7 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run_corpus(mutants: list[Mutant], kernels: list[str], base: Path, packaged: bool = True):
+def run_corpus(mutants: list[LyingBuild], kernels: list[str], base: Path, packaged: bool = True):
     """Every lie on every kernel, then the packaged tools: (outcomes, packaged runs)."""
     base.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="iowitness-lies-", dir=base))
@@ -122,7 +122,7 @@ def run_corpus(mutants: list[Mutant], kernels: list[str], base: Path, packaged: 
                 print(f"# {kernel}: " + ", ".join(m.name for m, _ in tools), flush=True)
                 run = _pytest(["--kernel", kernel, *(a for m, p in tools for a in ("--tool", f"{m.tool}={p}"))], base)
                 for m, _ in tools:
-                    o = judge(m, kernel, run) if run else Outcome(m, kernel, "", "no run", (), (), False)
+                    o = judge(m, kernel, run) if run else PlantedOutcome(m, kernel, "", "no run", (), (), False)
                     outcomes.append(o)
                     print(f"  {m.name:40} {o.why}", flush=True)
             if packaged:
@@ -133,7 +133,7 @@ def run_corpus(mutants: list[Mutant], kernels: list[str], base: Path, packaged: 
     return outcomes, baseline
 
 
-def table(outcomes: list[Outcome], baseline: dict, commit: str, seconds: float) -> str:
+def table(outcomes: list[PlantedOutcome], baseline: dict, commit: str, seconds: float) -> str:
     kernels = sorted({o.kernel for o in outcomes})
     lines = [f"# Lying builds of the tools, and the tests that catch them ({time.strftime('%Y-%m-%d')})", "",
              f"Commit {commit}; kernels {', '.join(kernels)}; {len(outcomes)} runs of a lie in "
@@ -159,7 +159,7 @@ def table(outcomes: list[Outcome], baseline: dict, commit: str, seconds: float) 
     return "\n".join(lines) + "\n"
 
 
-def junit(outcomes: list[Outcome], path: Path) -> None:
+def junit(outcomes: list[PlantedOutcome], path: Path) -> None:
     from junit_xml import TestCase, TestSuite, to_xml_report_string
     cases = []
     for o in outcomes:

@@ -144,7 +144,7 @@ def _fake(monkeypatch, tmp_path, images: dict[str, str | None], results: dict[st
 
     def run_tests(state, subject, rev, tests, n):
         done["runs"].append(rev)
-        return bisect.Outcome(results[rev][n - 1], "why", "", 1.0)
+        return bisect.StepOutcome(results[rev][n - 1], "why", "", 1.0)
     monkeypatch.setattr(bisect, "run_tests", run_tests)
     subject = bisect.Subject(prepare, lambda rev: tmp_path / "c.yaml", "bisect",
                              lambda rev: {"short": rev, "subject": f"commit {rev}", "date": ""})

@@ -21,12 +21,12 @@ def test_a_runs_verdicts_are_recorded_per_kernel(tmp_path, monkeypatch):
 
     run = make_run(tmp_path)
     monkeypatch.setattr(check, "SEEN", tmp_path / "seen.yaml")
-    check.record([check.Seen("debian-6.1", "6.1.192", ok=True, rootfs="virtiofs", boot_s=12.0)])
+    check.record([check.BootCheck("debian-6.1", "6.1.192", ok=True, rootfs="virtiofs", boot_s=12.0)])
     [line] = check.record_run(run)
     seen = check.load_seen()
     assert seen["debian-6.1"]["result"] == "ok"  # the boot check is kept beside it
     suites = seen["debian-6.1"]["suites"]
     assert suites["run"] == run.name and suites["version"] == "6.1.192" and line.startswith("debian-6.1: 6.1.192")
     assert suites["passed"] + suites["failed"] + suites["error"] + suites["skipped"] > 0
-    check.record([check.Seen("debian-6.1", "6.1.193", ok=True, rootfs="9p")])
+    check.record([check.BootCheck("debian-6.1", "6.1.193", ok=True, rootfs="9p")])
     assert check.load_seen()["debian-6.1"]["suites"]["run"] == run.name  # a later boot check keeps it

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness import mutants, runs
-from harness.mutants import Mutant, Outcome, Plan
+from harness.mutants import KernelMutant, KernelOutcome, Plan
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -49,13 +49,13 @@ def test_kernel_ids_are_stripped_from_test_ids():
     assert runs.without_kernel(f"a.py::t[{k}-1022]", k) == "a.py::t[1022]"
 
 
-PLAN = Plan("base", ("suites/aio",), (Mutant("m1", ("suites/aio",)), Mutant("m2", ("suites/aio",))))
+PLAN = Plan("base", ("suites/aio",), (KernelMutant("m1", ("suites/aio",)), KernelMutant("m2", ("suites/aio",))))
 
 
 def _o(kernel, **verdicts):
     ids = {t: f"suites/aio/x.py::{t}" for t in verdicts}
-    return Outcome(kernel, ("suites/aio",), {ids[t]: v for t, v in verdicts.items()},
-                   {i: ("m1", "m2") for t, i in ids.items() if t.startswith("t_right")})
+    return KernelOutcome(kernel, ("suites/aio",), {ids[t]: v for t, v in verdicts.items()},
+                         {i: ("m1", "m2") for t, i in ids.items() if t.startswith("t_right")})
 
 
 def test_goal_met_only_when_each_mutant_fails_its_own_test_and_the_baseline_is_clean():
@@ -85,7 +85,7 @@ def test_goal_met_only_when_each_mutant_fails_its_own_test_and_the_baseline_is_c
                                          _o("m2", t_right="failed")])
     assert rows[1][2] == "t_right ×2"
 
-    broken = Outcome("m2", ("suites/aio",), problem="build failed: make exited 2")
+    broken = KernelOutcome("m2", ("suites/aio",), problem="build failed: make exited 2")
     rows, ok = mutants.judge(PLAN, base, [_o("m1", t_right="failed"), broken])
     assert not ok and rows[2][2] == "build failed: make exited 2"
 
@@ -119,8 +119,8 @@ def test_cli_refuses_an_unknown_mutant_in_one_line():
 
 
 def test_a_finished_kernels_outcome_is_kept_and_read_back(tmp_path):
-    o = Outcome("k", ("suites/aio",), {"suites/aio/x.py::a": "failed"}, {"suites/aio/x.py::a": ("k",)}, "",
-                {"suites/aio/x.py::a": "guest lost"})
+    o = KernelOutcome("k", ("suites/aio",), {"suites/aio/x.py::a": "failed"}, {"suites/aio/x.py::a": ("k",)}, "",
+                      {"suites/aio/x.py::a": "guest lost"})
     mutants.save_outcome(o, tmp_path / "k")
     assert mutants.load_outcome(tmp_path / "k", ("suites/aio",)) == o
     assert mutants.load_outcome(tmp_path / "k", ("suites/dstate",)) is None  # other suites: run again
@@ -145,10 +145,10 @@ def test_resume_runs_only_the_kernels_without_an_outcome(tmp_path, monkeypatch):
 
     def fake_run(name, suites, out):
         ran.append(name)
-        return Outcome(name, suites, {"suites/aio/x.py::a": "passed"})
+        return KernelOutcome(name, suites, {"suites/aio/x.py::a": "passed"})
 
     monkeypatch.setattr(mutants, "_run", fake_run)
-    mutants.save_outcome(Outcome("base", ("suites/aio",), {"suites/aio/x.py::a": "passed"}), tmp_path / "base")
+    mutants.save_outcome(KernelOutcome("base", ("suites/aio",), {"suites/aio/x.py::a": "passed"}), tmp_path / "base")
     (tmp_path / "m1").mkdir()  # interrupted: no outcome
     got = mutants._outcomes([("base", ("suites/aio",)), ("m1", ("suites/aio",))], tmp_path, no_build=True)
     assert ran == ["m1"] and [o.kernel for o in got] == ["base", "m1"]

@@ -16,7 +16,7 @@ from vm.guest import Guest
 
 
 @dataclass
-class Snapshot:
+class GuestState:
     marker: str
     taint: int
     modules: set[str]
@@ -31,15 +31,15 @@ def _mounts(guest: Guest) -> list[str]:
     return [line.split()[1] for line in guest.read_text("/proc/mounts").splitlines() if line.strip()]
 
 
-def begin(guest: Guest, test_id: str) -> Snapshot:
+def begin(guest: Guest, test_id: str) -> GuestState:
     marker = f"iowitness: begin {test_id} {time.time_ns()}"
     # The newline matters: printk leaves a record without one open for continuation,
     # and readers (dmesg) see only finalized records.
     guest.write_file("/dev/kmsg", marker.encode() + b"\n")
-    return Snapshot(marker, probes.taint(guest), _modules(guest), _mounts(guest))
+    return GuestState(marker, probes.taint(guest), _modules(guest), _mounts(guest))
 
 
-def kernel_log_since(guest: Guest, snap: Snapshot) -> str:
+def kernel_log_since(guest: Guest, snap: GuestState) -> str:
     """The kernel log from the test's marker on. Without the marker (the ring buffer
     wrapped) the whole log is what there is: said so on its first line."""
     text = guest.sh("dmesg")
@@ -47,7 +47,7 @@ def kernel_log_since(guest: Guest, snap: Snapshot) -> str:
     return text[idx:] if idx >= 0 else f"(marker {snap.marker!r} not in dmesg: whole log)\n{text}"
 
 
-def trouble(guest: Guest, snap: Snapshot, log: str) -> list[str]:
+def trouble(guest: Guest, snap: GuestState, log: str) -> list[str]:
     """Why the kernel's own log or taint says this test broke something."""
     bad = console.trouble_lines(log)
     now = probes.taint(guest)
@@ -58,7 +58,7 @@ def trouble(guest: Guest, snap: Snapshot, log: str) -> list[str]:
     return bad
 
 
-def restore(guest: Guest, snap: Snapshot) -> list[str]:
+def restore(guest: Guest, snap: GuestState) -> list[str]:
     """Undo what the test left; returns what had to be undone (for the log)."""
     undone = []
     reaped = guest.reap()

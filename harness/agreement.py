@@ -46,13 +46,13 @@ class Matrix:
         failed or errored test of the cell wins over rows that say nothing of it."""
         rows = self.rows.get((wait, witness), [])
         tests = self.tests.get((wait, witness), [])
-        bad = [r for r in rows if not r["ok"]]
+        bad = [r for r in rows if not r.ok]
         errored = [t for t in tests if t.verdict == "error"]
         if errored:
             return ERROR, errored[0].reason
-        unknown = [r for r in bad if not r.get("known")]
+        unknown = [r for r in bad if not r.known]
         if unknown:
-            return DISAGREES, "; ".join(f"{r['witness']}: predicted {r['predicted']}, observed {r['observed']}"
+            return DISAGREES, "; ".join(f"{r.witness}: predicted {r.predicted}, observed {r.observed}"
                                         for r in unknown)
         failed = [t for t in tests if t.verdict == "failed"]
         fixed = [t for t in failed if "XPASS" in t.message]
@@ -61,14 +61,14 @@ class Matrix:
         if failed:
             return DISAGREES, failed[0].reason
         if bad:
-            return KNOWN, ("; ".join(f"{r['witness']}: predicted {r['predicted']}, observed {r['observed']}"
-                                     for r in bad) + "; known: " + "; ".join(sorted({r["known"] for r in bad})))
+            return KNOWN, ("; ".join(f"{r.witness}: predicted {r.predicted}, observed {r.observed}"
+                                     for r in bad) + "; known: " + "; ".join(sorted({r.known for r in bad})))
         if not rows:
             why = self.absent.get((wait, witness))
             return (NA, why) if why else ("", "")
-        blind = [r for r in rows if r.get("blind")]
+        blind = [r for r in rows if r.blind]
         if blind:
-            return BLIND, "; ".join(r["predicted"] for r in blind)
+            return BLIND, "; ".join(r.predicted for r in blind)
         return AGREES, ""
 
 
@@ -85,22 +85,22 @@ def matrices(run: Run) -> dict[str, Matrix]:
     out: dict[str, Matrix] = {}
     seen: set = set()
     for table in run.tables:
-        kernel = table.get("kernel") or kernel_of.get(table.get("title", ""))
-        if not kernel or "rows" not in table:
+        kernel = table.kernel or kernel_of.get(table.title)
+        if not kernel or table.whole_markdown is not None:
             continue
         m = out.setdefault(kernel, Matrix(kernel))
-        for name, col in table.get("columns", {}).items():
+        for name, col in table.columns.items():
             m.columns.setdefault(name, col)
-        for r in table["rows"]:
-            if not r.get("by") or not r.get("wait"):
+        for r in table.rows:
+            if not r.by or not r.wait:
                 continue
-            key = (kernel, r["wait"], r["by"], r["witness"], r["predicted"], r["observed"])
+            key = (kernel, r.wait, r.by, r.witness, r.predicted, r.observed)
             if key in seen:  # the tools suite copies the rows it judged
                 continue
             seen.add(key)
-            m.rows[(r["wait"], r["by"])].append(r)
-        for a in table.get("absent", []):
-            m.absent.setdefault((a["wait"], a["by"]), a["why"])
+            m.rows[(r.wait, r.by)].append(r)
+        for a in table.absent:
+            m.absent.setdefault((a.wait, a.by), a.why)
     for c in run.cases:  # the tools suite's tests, each of one cell (suites/tools/test_agreement.py)
         tool, wait = c.properties.get("tool"), c.properties.get("wait")
         if c.kernel and tool and wait:

@@ -59,8 +59,8 @@ def evidence_changes(run_a: Path, run_b: Path) -> tuple[list[str], dict]:
     def rows(run: Path) -> dict[tuple[str, str], bool]:
         out = {}
         for t in runs.load(run).tables:
-            for r in t.get("rows", []):
-                out[(runs.without_repeat(t["title"]), r["witness"])] = r["ok"]
+            for r in t.rows:
+                out[(runs.without_repeat(t.title), r.witness)] = r.ok
         return out
 
     a, b = rows(run_a), rows(run_b)

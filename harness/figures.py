@@ -27,11 +27,11 @@ _PID = re.compile(r"\b\d+: ")  # "424: +1000, 425: +1000": per-task values, pids
 def evidence_rows(run: Run):
     """(test id, witness, observed, ok) for every row of every evidence table."""
     for table in run.tables:
-        if "rows" in table:
-            for r in table["rows"]:
-                yield table["title"], r["witness"], r["observed"], r["ok"]
+        if table.whole_markdown is None:
+            for r in table.rows:
+                yield table.title, r.witness, r.observed, r.ok
         else:  # only the markdown copy is whole
-            yield from _markdown_rows(table["markdown"])
+            yield from _markdown_rows(table.whole_markdown)
 
 
 def _markdown_rows(text: str):

@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.evidence import Table
 from harness.faults import MISS
 
 # pytest-repeat's suffix: test[debian-6.12-2-10] is repeat 2 of 10.
@@ -95,7 +96,7 @@ class Run:
     path: Path
     cases: tuple[Case, ...]
     environment: dict
-    tables: tuple[dict, ...]  # evidence tables; {"title", "markdown"} where only the .md copy is whole
+    tables: tuple[Table, ...]  # evidence tables (where only the .md copy is whole: its text)
 
     @property
     def name(self) -> str:
@@ -164,9 +165,9 @@ def _environment(run: Path) -> dict:
 def _tables(run: Path):
     for md in sorted((run / "evidence").glob("*.md")):
         try:
-            yield json.loads(md.with_suffix(".json").read_text())
-        except (OSError, ValueError):
-            yield {"title": md.stem, "markdown": md.read_text()}
+            yield Table.from_dict(json.loads(md.with_suffix(".json").read_text()))
+        except (OSError, ValueError, KeyError, TypeError):
+            yield Table(md.stem, whole_markdown=md.read_text())
 
 
 def _first_line(message: str) -> str:

@@ -83,19 +83,9 @@ def markdown(run: Run) -> str:
     if again:
         lines += ["", "## Run again (the first attempt's guest was lost to the emulator; vm/console.py)", ""]
         lines += [f"- **{MARK[c.verdict]}** `{c.nodeid}` — after: {c.properties['rerun_after']}" for c in again]
-    tables = run.tables
-    if tables:
+    if run.tables:
         lines += ["", "## Evidence", ""]
-        for t in tables:
-            if "markdown" in t:
-                lines += [t["markdown"], ""]
-                continue
-            lines += [f"### {t['title']} — {'ok' if t['ok'] else 'FAIL'}", "",
-                      "| witness | predicted | observed | verdict | source |", "|---|---|---|---|---|"]
-            for r in t["rows"]:
-                cells_ = (r["witness"], r["predicted"], r["observed"], "ok" if r["ok"] else "**FAIL**", r["source"])
-                lines.append("| " + " | ".join(str(x).replace("|", "\\|") for x in cells_) + " |")
-            lines += [""] + [f"- {n}" for n in t["notes"]] + [""]
+        lines += [t.markdown() for t in run.tables]
     plots = sorted((run.path / "plots").glob("*.png"))
     if plots:
         lines += ["", "## Plots", ""] + [f"- [{p.stem}](plots/{p.name})" for p in plots]
@@ -155,20 +145,9 @@ def page(run: Run) -> str:
         out += [f"<li>{MARK[c.verdict]} <code>{e(c.nodeid)}</code>, after: {e(c.properties['rerun_after'])}</li>"
                 for c in again]
         out.append("</ul>")
-    tables = run.tables
-    if tables:
+    if run.tables:
         out.append("<h2>Evidence</h2>")
-    for t in tables:
-        if "markdown" in t:
-            out.append(f"<h3>{e(t['title'])}</h3><pre>{e(t['markdown'])}</pre>")
-            continue
-        out.append(f"<h3 class='{'passed' if t['ok'] else 'failed'}'>{e(t['title'])}</h3><table>"
-                   "<tr><th>witness</th><th>predicted</th><th>observed</th><th>verdict</th><th>source</th></tr>")
-        for r in t["rows"]:
-            v = "passed" if r["ok"] else "failed"
-            out.append(f"<tr><td>{e(r['witness'])}</td><td>{e(r['predicted'])}</td><td>{e(r['observed'])}</td>"
-                       f"<td class='{v}'>{'ok' if r['ok'] else 'FAIL'}</td><td>{e(r['source'])}</td></tr>")
-        out.append("</table>" + "".join(f"<p>{e(n)}</p>" for n in t["notes"]))
+    out += [t.html() for t in run.tables]
     plots = sorted((run.path / "plots").glob("*.png"))
     if plots:
         out.append("<h2>Plots</h2>")

@@ -89,8 +89,8 @@ def judge(m: LyingBuild, kernel: str, run: runs.Run) -> PlantedOutcome:
                           for c in cases if c.verdict in ("failed", "error")))
     named = f"{TEST}[{kernel}-{m.test_id}]"
     case = next((c for c in cases if c.nodeid == named), None)
-    table = next((t for t in run.tables if t.get("title") == named), {})
-    bad = tuple(r["witness"] for r in table.get("rows", []) if not r["ok"] and r.get("by") == m.tool)
+    table = next((t for t in run.tables if t.title == named), None)
+    bad = tuple(r.witness for r in (table.rows if table else ()) if not r.ok and r.by == m.tool)
     verdict = case.verdict if case else "not run"
     caught = verdict == "failed" and any(m.row in label for label in bad)
     return PlantedOutcome(m, kernel, run.name, verdict, failed, bad, caught)

@@ -231,15 +231,15 @@ def test_a_lying_build_fails_the_row_named_for_it(name):
 
 def test_the_matrix_never_hides_a_failed_test_and_names_known_disagreements():
     from harness.agreement import DISAGREES, ERROR, FIXED, KNOWN, Matrix
+    from harness.evidence import Row
     from harness.runs import Case
 
     def case(verdict, message=""):
         return Case("suites/tools/test_agreement.py", "t", "k", "v", verdict, message)
 
     m = Matrix("k")
-    ok = {"ok": True, "witness": "w", "predicted": "p", "observed": "o"}
-    known = {"ok": False, "witness": "atop D count as documented", "predicted": "3..3", "observed": "64",
-             "known": "atop#256"}
+    ok = Row("w", "p", "o", True, "s")
+    known = Row("atop D count as documented", "3..3", "64", False, "s", known="atop#256")
     m.rows[("a", "tool")] = [ok]
     m.tests[("a", "tool")] = [case("failed", "tool wrote no row about a on k")]
     m.tests[("b", "tool")] = [case("error", "channel lost")]
@@ -252,6 +252,7 @@ def test_the_matrix_never_hides_a_failed_test_and_names_known_disagreements():
 
 
 def test_a_lie_is_caught_only_by_its_test_failing_on_its_row():
+    from harness.evidence import Row, Table
     from harness.runs import Case, Run
     from suites.planted import judge, rounds
     m = BY_NAME["vmstat-b-doubled"]
@@ -260,10 +261,10 @@ def test_a_lie_is_caught_only_by_its_test_failing_on_its_row():
 
     def run(verdict, rows):
         case = Case("suites/tools/test_agreement.py", name, "k", "v", verdict, "", properties={"tool": "vmstat"})
-        return Run(Path("r"), (case,), {}, ({"title": node, "rows": rows},))
+        return Run(Path("r"), (case,), {}, (Table(node, rows=tuple(rows)),))
 
-    right = [{"witness": "O_DIRECT read: vmstat b", "ok": False, "by": "vmstat"}]
-    other = [{"witness": "O_DIRECT read: vmstat %wa on all CPUs", "ok": False, "by": "vmstat"}]
+    right = [Row("O_DIRECT read: vmstat b", "", "", False, "", by="vmstat")]
+    other = [Row("O_DIRECT read: vmstat %wa on all CPUs", "", "", False, "", by="vmstat")]
     assert judge(m, "k", run("failed", right)).caught
     assert not judge(m, "k", run("failed", other)).caught  # failed, but not for the reason it names
     assert not judge(m, "k", run("error", right)).caught  # an error is not a catch

@@ -2,7 +2,8 @@
 rule is written), what was observed, and the verdict. A test asserts the whole
 table at once, so a failure shows every witness, not just the first to disagree.
 
-Rows written while a witness judges a hold are tagged with the witness (`by`)
+The table's model and its renderer are harness/evidence.py's (a run's reports
+read it back the same way). Rows written while a witness judges a hold are tagged with the witness (`by`)
 and the wait (`wait`): the agreement matrix (harness/agreement.py) is built from
 those tags. A row marked `blind` predicts that the witness cannot see the wait
 (by its design: what it reads does not change); it passes when the witness indeed
@@ -17,20 +18,9 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
-
-@dataclass(frozen=True)
-class Row:
-    witness: str
-    predicted: str
-    observed: str
-    ok: bool
-    source: str
-    by: str = ""  # the witness module that wrote it (suites/witnesses/<by>.py)
-    wait: str = ""  # the wait it judged (suites/waits.py name)
-    blind: bool = False
-    known: str = ""  # a documented disagreement: why, with the upstream reference
+from harness.evidence import Absent, Row, Table
 
 
 def _failing_part(observed: str, most: int = 1500) -> str:
@@ -82,17 +72,13 @@ class Evidence:
         """Every row held, documented disagreements (`known`) aside."""
         return all(r.ok for r in self.rows if not r.known)
 
+    def table(self) -> Table:
+        return Table(self.title, self.kernel, tuple(self.rows), tuple(self.notes),
+                     tuple(Absent(a.get("by", ""), a.get("wait", ""), a["why"]) for a in self.absent),
+                     dict(self.columns))
+
     def markdown(self) -> str:
-        lines = [f"### {self.title}", "", "| witness | predicted | observed | verdict | source |",
-                 "|---|---|---|---|---|"]
-        for r in self.rows:
-            verdict = ("ok" if r.ok else "**FAIL**") + (" (blind)" if r.blind else "") + \
-                (f" (known: {r.known})" if r.known else "")
-            cells = (r.witness, r.predicted, r.observed, verdict, r.source)
-            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-        lines += [""] + [f"- {n}" for n in self.notes]
-        lines += [f"- {a['by']} on {a['wait']}: not run ({a['why']})" for a in self.absent]
-        return "\n".join(lines) + "\n"
+        return self.table().markdown()
 
     def as_dict(self) -> dict:
         return {"title": self.title, "kernel": self.kernel, "ok": self.ok, "rows": [asdict(r) for r in self.rows],

@@ -28,7 +28,7 @@ from harness import budget
 from kernels.cache import CachedKernel
 from vm import accel as accel_mod
 from vm import probes, rootfs, vng
-from vm.channel import REPLY_GRACE_S, AgentChannel
+from vm.channel import REPLY_GRACE_S, AgentChannel, Background, CommandResult
 from vm.errors import BootFailed, ChannelLost, GuestError
 from vm.liveness import Liveness
 from vm.options import GuestOptions
@@ -208,25 +208,79 @@ class Guest:
         return self.ssh.interactive_shell(banner)
 
     # -- the channel's operations, diagnosed ---------------------------------
-    def __getattr__(self, name: str):
-        """guest.run(...), guest.spawn(...), ...: AgentChannel's public methods,
-        with a failure of the channel turned into the guest's verdict."""
-        op = getattr(AgentChannel, name, None)
-        if name.startswith("_") or not callable(op):
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+    # Each is AgentChannel's (vm/channel.py), with a failure of the channel turned
+    # into the guest's verdict (a panic, a hang, QEMU gone: vm/liveness.py).
+    def _call(self, name: str, *args, **kwargs):
+        if self.dead is not None:
+            raise self.dead
+        try:
+            return getattr(self.channel, name)(*args, **kwargs)
+        except (ChannelLost, TimeoutError, OSError, EOFError) as e:
+            self.dead = self.liveness.diagnose(_what(name, args), e)
+            raise self.dead from None
 
-        def call(*args, **kwargs):
-            if self.dead is not None:
-                raise self.dead
-            try:
-                return getattr(self.channel, name)(*args, **kwargs)
-            except (ChannelLost, TimeoutError, OSError, EOFError) as e:
-                self.dead = self.liveness.diagnose(_what(name, args), e)
-                raise self.dead from None
+    def run(self, cmd: str, timeout: float = 60, check: bool = False, input: bytes = b"",
+            env: dict | None = None, cwd: str | None = None) -> CommandResult:
+        """Run a shell command in the guest; CommandTimeout if it outlives `timeout`."""
+        return self._call("run", cmd, timeout=timeout, check=check, input=input, env=env, cwd=cwd)
 
-        call.__name__ = name
-        call.__doc__ = op.__doc__
-        return call
+    def sh(self, cmd: str, timeout: float = 60) -> str:
+        """Run, require success, return stdout."""
+        return self._call("sh", cmd, timeout=timeout)
+
+    def spawn(self, cmd: str, env: dict | None = None, cwd: str | None = None, keep: bool = False) -> Background:
+        """A background command; `keep`: it survives the end-of-test reap."""
+        return self._call("spawn", cmd, env=env, cwd=cwd, keep=keep)
+
+    def poll(self, proc: Background) -> CommandResult:
+        return self._call("poll", proc)
+
+    def poll_from(self, proc: Background, offset: int) -> tuple[int | None, bytes]:
+        """(its exit status or None, its stdout from byte `offset` on)."""
+        return self._call("poll_from", proc, offset)
+
+    def running(self, proc: Background) -> bool:
+        return self._call("running", proc)
+
+    def wait(self, proc: Background, timeout: float = 60) -> CommandResult:
+        return self._call("wait", proc, timeout=timeout)
+
+    def wait_for_output(self, proc: Background, text: str, timeout: float = 60,
+                        stream: str = "both") -> CommandResult:
+        """Until `text` shows in its output; OutputNotSeen if it exits first or time runs out."""
+        return self._call("wait_for_output", proc, text, timeout=timeout, stream=stream)
+
+    def signal(self, proc: Background, sig: int = 15, group: bool = True) -> None:
+        self._call("signal", proc, sig, group=group)
+
+    def reap(self) -> dict:
+        return self._call("reap")
+
+    def ping(self, timeout: float = 10) -> float:
+        return self._call("ping", timeout=timeout)
+
+    def read_file(self, path: str) -> bytes:
+        return self._call("read_file", path)
+
+    def read_text(self, path: str) -> str:
+        return self._call("read_text", path)
+
+    def read_files(self, paths: list[str]) -> tuple[float, float, dict[str, str | None]]:
+        """(guest monotonic before, after, {path: text or None if unreadable})."""
+        return self._call("read_files", paths)
+
+    def clock(self) -> tuple[float, float]:
+        """(guest CLOCK_MONOTONIC, guest wall-clock time) at one instant."""
+        return self._call("clock")
+
+    def write_file(self, path: str, data: bytes, mode: int | None = None) -> None:
+        self._call("write_file", path, data, mode=mode)
+
+    def copy_in(self, local: Path, guest_path: str) -> None:
+        self._call("copy_in", local, guest_path)
+
+    def copy_out(self, guest_path: str, local: Path) -> None:
+        self._call("copy_out", guest_path, local)
 
 
 def _what(op: str, args: tuple) -> str:

@@ -93,7 +93,7 @@ def test_state_filters_as_each_tool_has_it():
 
 
 def _ps_seen(window, capture, pids):
-    return SimpleNamespace(p="", wall_window=window, wait=FROZEN_WRITER, hold=SimpleNamespace(pids=pids),
+    return SimpleNamespace(prefix="", wall_window=window, wait=FROZEN_WRITER, hold=SimpleNamespace(pids=pids),
                            mine=ToolSeen(ps.parse(text(capture)), -9, (), "ps"))
 
 

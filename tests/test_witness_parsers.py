@@ -460,7 +460,7 @@ def test_the_kernels_delay_record_is_bounded_by_the_window_and_the_sleep():
 
     from suites.watch.delays import judge_delay
     hold = SimpleNamespace(delayed=True, slept={613: (10.0, 19.0)})
-    seen = SimpleNamespace(W=6.0, hold=hold, wait=SimpleNamespace(iowait=True))
+    seen = SimpleNamespace(window_s=6.0, hold=hold, wait=SimpleNamespace(iowait=True))
     verdicts = []
     for ticks in (599, 900, 901, 902):
         ev = Evidence("t")
@@ -468,7 +468,7 @@ def test_the_kernels_delay_record_is_bounded_by_the_window_and_the_sleep():
         verdicts.append(ev.ok)
     assert verdicts == [True, True, True, False]  # 9 s of sleep: 900 ticks, +1 for the clock
     ev = Evidence("t")
-    judge_delay(ev, SimpleNamespace(W=6.0, hold=SimpleNamespace(delayed=False), wait=SimpleNamespace(iowait=False)),
+    judge_delay(ev, SimpleNamespace(window_s=6.0, hold=SimpleNamespace(delayed=False), wait=SimpleNamespace(iowait=False)),
                 "delayacct blkio", {613: 1}, "src", sign="+")
     assert not ev.ok
 

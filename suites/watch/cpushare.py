@@ -54,7 +54,7 @@ def _scopes(seen, cpus_printed) -> list[tuple[str, list]]:
 
 def judge(ev, seen, tool: str, view: View, reports: list[Timed], source: str) -> None:
     """Rows for a CPU-share tool: `reports` say {cpu (None: all CPUs): {printed name: share}}."""
-    p, samples = seen.p, seen.window.samples
+    p, samples = seen.prefix, seen.window.samples
     chosen = inside_window(seen, reports)
     if not chosen:
         no_report(ev, seen, tool, source, len(reports))
@@ -117,6 +117,6 @@ def blocked(ev, seen, tool: str, values: list[tuple[object, int]], source: str) 
         return
     b = blocked_bounds(seen)
     why = ("the tasks in in_iowait" if seen.wait.iowait else "these tasks are not in in_iowait, in D or not")
-    ev.check(f"{seen.p}{tool}", all(b.holds(v) for _, v in chosen),
+    ev.check(f"{seen.prefix}{tool}", all(b.holds(v) for _, v in chosen),
              f"{b.lo:g}..{b.hi:g} in each report read inside the window ({why}; others at most as many as the "
              "baseline or the window's samples showed)", ", ".join(str(v) for _, v in chosen), source)

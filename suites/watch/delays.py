@@ -37,7 +37,7 @@ def bounds(seen, pid: int, counted: Counted | None) -> tuple[int, float, str]:
     woke = h.slept[pid][1] if pid in h.slept else math.inf
     if counted is not None:
         return counted_bounds(counted, h.window.after.t, woke)
-    least = math.floor(seen.W * USER_HZ) - 1
+    least = math.floor(seen.window_s * USER_HZ) - 1
     most = math.ceil((woke - h.slept[pid][0]) * USER_HZ) + 1 if pid in h.slept else math.inf
     return least, most, f"{least} .. {most}"
 

@@ -129,5 +129,5 @@ def judge_tool(ev, seen, tool: str, values: list, source: str) -> None:
     if not judged:
         no_report(ev, seen, tool, source, len(values))
         return
-    ev.check(f"{seen.p}{tool}", ok, "1, 5 and 15 min each as /proc/loadavg read just before or just after the "
+    ev.check(f"{seen.prefix}{tool}", ok, "1, 5 and 15 min each as /proc/loadavg read just before or just after the "
              "tool's read (fs/proc/loadavg.c; it changes only at calc_load() updates)", "; ".join(shown), source)

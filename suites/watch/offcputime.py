@@ -88,7 +88,7 @@ class OffcputimeWitness(Witness):
 
     def judge(self, ev, seen) -> None:
         self._pending.setdefault(seen.hold.run.guest, []).append(seen)
-        ev.note(f"{seen.p}{self.name}: judged when it is stopped (it prints only then): suites/tools")
+        ev.note(f"{seen.prefix}{self.name}: judged when it is stopped (it prints only then): suites/tools")
 
     def settle(self, guest) -> Evidence:
         """Stop the guest's tool and judge every hold it traced; their rows."""
@@ -104,23 +104,23 @@ class OffcputimeWitness(Witness):
         for seen in pending:
             with ev.tagged(self.name, seen.case, title=self.title, kind=self.kind, order=self.order):
                 if r.rc != 0:
-                    ev.check(f"{seen.p}{self.name}", False, "runs and reports",
+                    ev.check(f"{seen.prefix}{self.name}", False, "runs and reports",
                              f"exited {r.rc}: {r.stderr.strip()[-300:]}", self.source)
                 else:
                     self.judge_totals(ev, seen, totals)
         return ev
 
     def judge_totals(self, ev, seen, totals: dict[int, int]) -> None:
-        wait, p, h = seen.wait, seen.p, seen.hold
+        wait, p, h = seen.wait, seen.prefix, seen.hold
         shown = ", ".join(f"{pid}: {totals.get(pid, 0) / 1e6:.3f} s" for pid in h.pids)
         test = f"__state & {TASK_UNINTERRUPTIBLE}"
         if counts("bitmask", wait.task_state):
-            least = int(seen.W * 1e6)
+            least = int(seen.window_s * 1e6)
             most = {pid: (h.slept[pid][1] - h.slept[pid][0]) * 1e6 for pid in h.pids}
             ok = all(least <= totals.get(pid, 0) <= most[pid] for pid in h.pids)
             known = "" if counts(self.rule, wait.task_state) else KNOWN_EQUALITY
             ev.check(f"{p}{self.name}", ok,
-                     f"each {seen.W:.2f} s (the window) .. its sleep from READY to WOKE ("
+                     f"each {seen.window_s:.2f} s (the window) .. its sleep from READY to WOKE ("
                      + ", ".join(f"{pid}: {m / 1e6:.3f} s" for pid, m in most.items())
                      + f"): {test} holds for __state {wait.task_state:#x}, by its --help", shown, self.source,
                      known=known)

@@ -98,7 +98,7 @@ def listed(ev, seen, tool: str, readings: dict[int, list[Instant]], reports: lis
                 total += 1
                 if (pid, x) not in reported:
                     missing.append(f"{pid} at {x.lo - seen.window.before.t:+.1f} s")
-    ev.check(f"{seen.p}{tool} lists every task", total > 0 and not missing,
+    ev.check(f"{seen.prefix}{tool} lists every task", total > 0 and not missing,
              f"a report for each read of each of {pids} inside the window",
              (f"{total} reads; not reported: " + ", ".join(missing)) if missing else
              (f"all {total} reads reported" if total else "no read of them inside the window"), source)
@@ -133,7 +133,7 @@ def delays(ev, seen, tool: str, field: str, reports: list[TaskReport], readings:
     start, end) -> Bounds` (the tool's own computation over the task's steps).
     `readings`: every read the tool made of each task, to tell a report it left
     out after the task woke."""
-    p = seen.p
+    p = seen.prefix
     pids = list(pids or seen.hold.pids)
     during, everywhere, woken = [], [], {}
     ok_during = ok_all = True

@@ -204,7 +204,7 @@ class ToolWitness(Witness):
     def judge(self, ev, seen) -> None:
         ts: ToolSeen = seen.mine
         how = signal.Signals(self.stop_signal).name
-        ev.check(f"{seen.p}{self.name} exit status", ts.rc in self.stopped_exit,
+        ev.check(f"{seen.prefix}{self.name} exit status", ts.rc in self.stopped_exit,
                  f"{' or '.join(map(str, sorted(self.stopped_exit)))} when stopped with {how} "
                  f"(negative: killed by that signal; {self.exit_source})", f"{ts.rc}", self.exit_source)
         self.judge_output(ev, seen, ts)
@@ -212,7 +212,7 @@ class ToolWitness(Witness):
     def judge_failed(self, ev, seen, why: str, rc: int | None) -> None:
         super().judge_failed(ev, seen, why, rc)
         if rc is not None:  # it ended before it was stopped: a crash shows as what it is
-            ev.check(f"{seen.p}{self.name} exit status", False, "still running until stopped with "
+            ev.check(f"{seen.prefix}{self.name} exit status", False, "still running until stopped with "
                      f"{signal.Signals(self.stop_signal).name} ({self.exit_source})", f"{rc}, on its own",
                      self.exit_source)
 
@@ -252,7 +252,7 @@ def inside_window(seen, reports: list[Timed]) -> list[Timed]:
 
 def no_report(ev, seen, tool: str, source: str, printed: int) -> None:
     """The row of a tool that printed nothing the window can judge: a failure."""
-    ev.check(f"{seen.p}{tool}: reports inside the window", False,
+    ev.check(f"{seen.prefix}{tool}: reports inside the window", False,
              "at least one report whose interval the window's samples bracket (every tool watched before the "
              "tasks went)", f"none of {printed} reports", source)
 

@@ -59,7 +59,7 @@ class Seen:
         return self.hold.window
 
     @property
-    def W(self) -> float:
+    def window_s(self) -> float:
         return self.hold.window.seconds
 
     @property
@@ -75,7 +75,7 @@ class Seen:
         return len(self.hold.window.cpus)
 
     @property
-    def p(self) -> str:
+    def prefix(self) -> str:
         """The row prefix: the hold's label."""
         return f"{self.label}: " if self.label else ""
 
@@ -181,7 +181,7 @@ class Witness:
     def judge_failed(self, ev: Evidence, seen: Seen, why: str, rc: int | None) -> None:
         """Its own process failed in the hold (`rc`: the exit status it ended with
         on its own, if it did)."""
-        ev.check(f"{seen.p}{self.title}", False, "runs and reports", f"failed at {why}", self.program or self.name)
+        ev.check(f"{seen.prefix}{self.title}", False, "runs and reports", f"failed at {why}", self.program or self.name)
 
     def settle(self, guest) -> Evidence | None:
         """A deferred witness: stop its process on this guest and judge every hold

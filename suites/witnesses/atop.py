@@ -105,7 +105,7 @@ class Atop(ToolWitness):
 
     def judge_output(self, ev, seen, ts) -> None:
         rows, others = ts.parsed
-        p, pids, samples = seen.p, set(seen.hold.pids), seen.window.samples
+        p, pids, samples = seen.prefix, set(seen.hold.pids), seen.window.samples
         prg = {pid: [(t, f) for lab, t, q, f in rows if lab == "PRG" and q == pid and from_a_traced_read(f)]
                for pid in pids}
         placed, readings = pertask.sampled_reports(

@@ -97,7 +97,7 @@ def others_iowait(seen, cpu: int) -> tuple[int, str] | None:
 def stray_ceiling(seen, cpu: int) -> tuple[int, str]:
     """The most iowait `cpu` may gain in the window from tasks not the hold's: the
     idle baseline's rate, plus what the tracer saw other tasks sleep in iowait there."""
-    ceiling = baseline_ceiling(seen.base.cpu(cpu).iowait, seen.base, seen.W)
+    ceiling = baseline_ceiling(seen.base.cpu(cpu).iowait, seen.base, seen.window_s)
     others = others_iowait(seen, cpu)
     if others is None:
         lost = (seen.mine or {}).get("iowait_lost")
@@ -168,7 +168,7 @@ class CpuIowait(Witness):
         return out
 
     def judge(self, ev, seen) -> None:
-        w, W, k, p = seen.window, seen.W, seen.cpu, seen.p
+        w, W, k, p = seen.window, seen.window_s, seen.cpu, seen.prefix
         mine = w.cpu(k)
         irqtime = bool((seen.mine or {}).get("irqtime"))
         # Idle and iowait are ktime-exact under NO_HZ; busy fields are tick-sampled

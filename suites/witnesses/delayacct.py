@@ -38,7 +38,7 @@ class DelayAcct(Witness):
         if isinstance(mine, list):
             got = {pid: stamps.counted_from(mine, pid, *h.slept[pid]) for pid in h.pids if pid in h.slept}
             counted = {pid: c for pid, c in got.items() if c is not None}
-        judge_delay(ev, seen, f"{seen.p}delayacct blkio", {pid: h.blkio_ticks(pid) for pid in h.pids}, SOURCE,
+        judge_delay(ev, seen, f"{seen.prefix}delayacct blkio", {pid: h.blkio_ticks(pid) for pid in h.pids}, SOURCE,
                     sign="+", counted=counted, unknown=mine if isinstance(mine, str) else "")
 
 

@@ -88,7 +88,7 @@ class IotopPy(ToolWitness):
         on_since = min((r.end.hi for r in placed if pertask.steps(seen, r.pid).at(r.end).lo >= 1), default=None)
         hidden = [r for r in placed if r.value is None and on_since is not None and r.end.lo > on_since]
         shown = sum(r.value is not None for r in placed)
-        ev.check(f"{seen.p}iotop-py delay accounting guess", not hidden,
+        ev.check(f"{seen.prefix}iotop-py delay accounting guess", not hidden,
                  "IO% shown (not ?unavailable?) in every frame after it read a task with a delay of >= 1 tick",
                  (f"?unavailable? in {len(hidden)} such frames" if hidden else
                   f"IO% shown in {shown} of {len(placed)} frames" + ("" if on_since else "; no task had a delay")),

@@ -20,7 +20,7 @@ class LoadAvgWitness(Witness):
         return ["/proc/loadavg"]
 
     def judge(self, ev, seen) -> None:
-        w, n, W, hz, p = seen.window, seen.n, seen.W, seen.hz, seen.p
+        w, n, W, hz, p = seen.window, seen.n, seen.window_s, seen.hz, seen.prefix
         before, after = (model.hundredths(x.load.load1) for x in (w.before, w.after))
         # The samples' readings narrow how many updates fell inside: at least
         # those seen changing the printed values (a 6.27 s window can hold one or

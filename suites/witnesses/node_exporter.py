@@ -124,7 +124,7 @@ class NodeExporter(Witness):
 
     def judge(self, ev, seen) -> None:
         ts: ToolSeen = seen.mine
-        w, p, offset = seen.window, seen.p, seen.hold.run.wall_offset
+        w, p, offset = seen.window, seen.prefix, seen.hold.run.wall_offset
         samples = w.samples
 
         def reading(what, t0, t1) -> Instant | None:

@@ -17,11 +17,11 @@ class ProcsBlocked(Witness):
     def judge(self, ev, seen) -> None:
         blocked = seen.window.blocked
         if seen.wait.iowait:
-            ev.check(f"{seen.p}procs_blocked", min(blocked) >= seen.n, f">= {seen.n} in every sample",
+            ev.check(f"{seen.prefix}procs_blocked", min(blocked) >= seen.n, f">= {seen.n} in every sample",
                      f"min {min(blocked)}, max {max(blocked)}", SOURCE)
         else:
             ceiling = max(seen.base.blocked)
-            ev.check(f"{seen.p}procs_blocked", max(blocked) <= ceiling, f"<= {ceiling} (idle baseline max)",
+            ev.check(f"{seen.prefix}procs_blocked", max(blocked) <= ceiling, f"<= {ceiling} (idle baseline max)",
                      f"max {max(blocked)}", SOURCE)
 
 

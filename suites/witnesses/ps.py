@@ -67,7 +67,7 @@ class Ps(ToolWitness):
 
     def judge_output(self, ev, seen, ts) -> None:
         start, end = seen.wall_window
-        pids, p = seen.hold.pids, seen.p
+        pids, p = seen.hold.pids, seen.prefix
         mine = [s for s in ts.parsed if s[1] is not None and start <= s[0] and s[1] <= end]
         if not mine:
             no_report(ev, seen, "ps", SOURCE, len(ts.parsed))

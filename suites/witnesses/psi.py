@@ -38,7 +38,7 @@ class PsiSystem(Witness):
         return psi_unavailable(guest)
 
     def judge(self, ev, seen) -> None:
-        w, W, p, base = seen.window, seen.W, seen.p, seen.base
+        w, W, p, base = seen.window, seen.window_s, seen.prefix, seen.base
         some_ceiling = baseline_ceiling(base.some_us, base, W)
         full_ceiling = baseline_ceiling(base.full_us, base, W)
         if seen.wait.iowait:

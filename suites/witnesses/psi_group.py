@@ -25,7 +25,7 @@ class PsiGroup(Witness):
         return psi_unavailable(guest)
 
     def judge(self, ev, seen) -> None:
-        w, p = seen.window, seen.p
+        w, p = seen.window, seen.prefix
         if w.group_some_us is None:
             ev.not_run("no cgroup v2 group with io.pressure for the hold")
             return
@@ -35,7 +35,7 @@ class PsiGroup(Witness):
             # tasks' (collect_percpu_times() weights each CPU by the group's own
             # non-idle time there), so the whole window counts, less the read edges
             # and the aggregations' whole-jiffy weighting (psi.py).
-            least = int((seen.W - w.edges - aggregation_slack(w, seen.hz)) * 1e6)
+            least = int((seen.window_s - w.edges - aggregation_slack(w, seen.hz)) * 1e6)
             ev.check(f"{p}PSI io some (the tasks' cgroup)", w.group_some_us >= least,
                      f">= {least} us (its tasks stalled all W on CPU {seen.cpu}, the group's only non-idle CPU; "
                      f"less {w.edges * 1e3:.1f} ms read edges and {len(w.samples) + 1} jiffies)",

@@ -15,7 +15,7 @@ class TaskState(Witness):
 
     def judge(self, ev, seen) -> None:
         states = seen.hold.states()
-        ev.check(f"{seen.p}task state", states == {seen.wait.state}, f"{seen.wait.state} in every sample",
+        ev.check(f"{seen.prefix}task state", states == {seen.wait.state}, f"{seen.wait.state} in every sample",
                  f"{''.join(sorted(states))} in {len(seen.window.samples)} samples", SOURCE)
 
 

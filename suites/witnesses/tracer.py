@@ -39,13 +39,13 @@ class Tracer(Witness):
 
     def judge(self, ev, seen) -> None:
         sleeps, log = seen.mine
-        h, wait, p = seen.hold, seen.wait, seen.p
+        h, wait, p = seen.hold, seen.wait, seen.prefix
         if not (wait.state == "D" or wait.iowait):
             # The tracer reports D sleeps and sleeps with in_iowait only.
             ev.check(f"{p}tracer", not any(sleeps.values()), "no D or in_iowait sleep of these tasks",
                      _sleeps_text(h, sleeps), SOURCE)
             return
-        least_us = int((seen.W - seen.window.edges) * 1e6)  # in the wait at both ends' reads
+        least_us = int((seen.window_s - seen.window.edges) * 1e6)  # in the wait at both ends' reads
         good = {pid: [s for s in sleeps.get(pid, []) if s.state == wait.state
                       and s.iowait == wait.iowait and s.us >= least_us] for pid in h.pids}
         if not all(good.values()):

@@ -18,7 +18,7 @@ class Wchan(Witness):
     def judge(self, ev, seen) -> None:
         seen_wchans = seen.hold.wchans()
         expected = seen.wait.wchans
-        ev.check(f"{seen.p}wchan", bool(seen_wchans) and seen_wchans <= expected, f"one of {sorted(expected)}",
+        ev.check(f"{seen.prefix}wchan", bool(seen_wchans) and seen_wchans <= expected, f"one of {sorted(expected)}",
                  ", ".join(sorted(seen_wchans)) or "(none)", f"/proc/pid/wchan (get_wchan); {seen.wait.sleeps_in}")
 
 

@@ -468,8 +468,8 @@ def test_the_kernels_delay_record_is_bounded_by_the_window_and_the_sleep():
         verdicts.append(ev.ok)
     assert verdicts == [True, True, True, False]  # 9 s of sleep: 900 ticks, +1 for the clock
     ev = Evidence("t")
-    judge_delay(ev, SimpleNamespace(window_s=6.0, hold=SimpleNamespace(delayed=False), wait=SimpleNamespace(iowait=False)),
-                "delayacct blkio", {613: 1}, "src", sign="+")
+    calm = SimpleNamespace(window_s=6.0, hold=SimpleNamespace(delayed=False), wait=SimpleNamespace(iowait=False))
+    judge_delay(ev, calm, "delayacct blkio", {613: 1}, "src", sign="+")
     assert not ev.ok
 
 

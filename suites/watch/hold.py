@@ -86,9 +86,16 @@ class Snapshot:
     def text(self, path: str) -> str | None:
         return self.files.get(path)
 
+    def read(self, path: str) -> str:
+        """A file this snapshot must have read (ValueError: it could not)."""
+        text = self.files.get(path)
+        if text is None:
+            raise ValueError(f"{path} was not read in this snapshot")
+        return text
+
     @cached_property
     def stat(self) -> Stat:
-        return parse_stat(self.files["/proc/stat"])
+        return parse_stat(self.read("/proc/stat"))
 
     @cached_property
     def schedstat(self) -> dict[int, CpuRun] | None:
@@ -105,17 +112,16 @@ class Snapshot:
 
     @cached_property
     def pressure(self) -> Pressure:
-        return parse_pressure(self.files["/proc/pressure/io"])
+        return parse_pressure(self.read("/proc/pressure/io"))
 
     @cached_property
     def load(self) -> LoadAvg:
-        return parse_loadavg(self.files["/proc/loadavg"])
+        return parse_loadavg(self.read("/proc/loadavg"))
 
     @cached_property
     def tasks(self) -> dict[int, TaskStat]:
         """Tasks that have exited are absent."""
-        return {p: parse_task_stat(self.files[f"/proc/{p}/stat"]) for p in self.pids
-                if self.files.get(f"/proc/{p}/stat")}
+        return {p: parse_task_stat(text) for p in self.pids if (text := self.files.get(f"/proc/{p}/stat"))}
 
     @cached_property
     def wchan(self) -> dict[int, str]:

@@ -135,7 +135,9 @@ def delays(ev, seen, tool: str, field: str, reports: list[TaskReport], readings:
     out after the task woke."""
     p = seen.prefix
     pids = list(pids or seen.hold.pids)
-    during, everywhere, woken = [], [], {}
+    during: list[str] = []
+    everywhere: list[str] = []
+    woken: dict[int, bool] = {}
     ok_during = ok_all = True
     for r in reports:
         if r.pid not in pids:
@@ -230,18 +232,21 @@ def sampled_reports(seen, lines: dict[int, list[tuple[int, float, float | None]]
         got = rd[:len(rows)]
         return got if all(fits(t, x) for (_, t, _), x in zip(rows, got, strict=True)) else None
 
-    by_order = {pid: got for pid, rows in lines.items() if (got := aligned(rows, readings.get(pid, [])))}
+    by_order = {pid: kept for pid, rows in lines.items() if (kept := aligned(rows, readings.get(pid, [])))}
     middles: dict[int, list[float]] = {}
-    for pid, got in by_order.items():
-        for (k, _, _), x in zip(lines[pid], got, strict=True):
+    for pid, rd in by_order.items():
+        for (k, _, _), x in zip(lines[pid], rd, strict=True):
             middles.setdefault(k, []).append(_mid(x))
     scan = {k: median(v) for k, v in middles.items()}
     if not scan:
         return task_reports(seen, {pid: [(t, v) for _, t, v in rows] for pid, rows in lines.items()}, what)
     out: dict[int, list[TaskReport | None]] = {}
     for pid, rows in lines.items():
-        got = by_order.get(pid)
-        if got is None or not all(_of_scan(x, k, scan) for (k, _, _), x in zip(rows, got, strict=True)):
+        ordered = by_order.get(pid)
+        got: list[Instant | None]
+        if ordered is not None and all(_of_scan(x, k, scan) for (k, _, _), x in zip(rows, ordered, strict=True)):
+            got = list(ordered)
+        else:
             got = _nearest_scans(rows, readings.get(pid, []), scan)
         out[pid] = [None if x is None else TaskReport(pid, got[i - 1] if i >= 1 else None, x, value)
                     for i, ((_, _, value), x) in enumerate(zip(rows, got, strict=True))]

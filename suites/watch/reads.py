@@ -149,7 +149,8 @@ def place(stamps: list[float], readings: list[Instant], wall_offset: float,
     if first is not None and len(readings) == first + len(stamps) and all(
             overlap(s, readings[first + i], wall_offset, loose) > 0 for i, s in enumerate(stamps)):
         return [first + i for i in range(len(stamps))]
-    best, best_key = [None] * len(stamps), (0, 0.0)
+    best: list[int | None] = [None] * len(stamps)
+    best_key = (0, 0.0)
     for skip in range(0, 3):
         out: list[int | None] = []
         j = skip

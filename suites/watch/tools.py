@@ -22,7 +22,7 @@ from typing import Any
 from harness import budget
 from suites.watch import bracket, reads
 from suites.watch.hold import HoldRun
-from suites.watch.reads import Instant, Read
+from suites.watch.reads import EITHER, Instant, Read
 from suites.watch.witness import Witness
 from vm.channel import CommandResult
 from vm.errors import CommandTimeout, OutputNotSeen
@@ -39,7 +39,7 @@ class ToolSeen:
     rc: int | None
     reads: tuple[Read, ...]
     command: str
-    lag: tuple[float, float] = reads.EITHER  # when it stamps a report, against its read (reads.place())
+    lag: tuple[float, float] = EITHER  # when it stamps a report, against its read (reads.place())
     stdout: str = ""  # as printed (suites/watch/capture.py keeps it to judge again)
     extra: Any = None  # what else the witness gathered in the hold (JSON)
     first: int | None = None  # readings before its first report (reads.place())

@@ -83,6 +83,8 @@ class Seen:
     def wall_window(self) -> tuple[float, float]:
         """The window in the guest's wall-clock time (epoch seconds), as tools stamp it."""
         run = self.hold.run
+        if run is None:
+            raise ValueError("a hold without its run has no wall clock")
         return run.wall(self.window.before.t), run.wall(self.window.after.t)
 
     @property

@@ -525,3 +525,36 @@ def test_another_cpu_may_take_iowait_only_while_other_tasks_sleep_there():
     assert not _not_the_tasks_cpu_row(600, [IowaitSleep(1, 1, 9.0, None)])
     # A tracer that lost events bounds nothing: the idle baseline alone.
     assert not _not_the_tasks_cpu_row(4, reads, lost=2)
+
+
+def _masked_full_row(full_us: int, sleeps, lost: int = 0) -> bool:
+    """psi's "io full (masked by the hog)" row for a task in I/O wait on CPU 1 with
+    a hog there, over 6 s (reads at 10 and 16 s), while the off-CPU tracer saw
+    `sleeps` of other tasks (idle baseline: no stall)."""
+    from suites.waits import DIRECT_READ
+    from suites.witnesses import psi
+
+    base = Span(snap(0), snap(3), [snap(0), snap(3)])
+    window = [snap(10, psi=(0, 0)), snap(16, psi=(3_000_000, full_us))]
+    h = Hold(DIRECT_READ, 1, [1], Span(window[0], window[-1], window), {1: parse_task_stat(TASK)}, None)
+    ev = Evidence("t")
+    psi.WITNESS.judge(ev, Seen(h, base, 250, "", True, {"iowait_sleeps": sleeps, "iowait_lost": lost}))
+    return {r.witness: r.ok for r in ev.rows}["PSI io full (masked by the hog)"]
+
+
+def test_full_io_pressure_beside_a_hog_is_what_other_tasks_waited_elsewhere():
+    from suites.watch.offcpu import IowaitSleep
+    held = IowaitSleep(1, 1, 9.0, None)
+    # A debian-6.1 run saw +1410 us: a tool paging itself in on CPU 0, the only
+    # task there, made CPU 0 full while the hog kept CPU 1 from it. Two spans of
+    # 1 ms on CPU 0 allow 2 ms + a jiffy (4 ms at HZ=250) each, + 1 for flooring.
+    reads = [IowaitSleep(300, 0, 11.0, 11.001), IowaitSleep(301, 0, 12.0, 12.001), held]
+    assert _masked_full_row(1410, reads)
+    assert _masked_full_row(10_001, reads)
+    assert not _masked_full_row(10_002, reads)
+    # Others' sleeps on the hog's CPU add nothing: the hog keeps it from full.
+    assert not _masked_full_row(1410, [IowaitSleep(300, 1, 11.0, 11.5), held])
+    # A kernel counting full beside a runnable task fails by seconds; and a tracer
+    # that lost events leaves the idle baseline alone.
+    assert not _masked_full_row(2_900_000, reads)
+    assert not _masked_full_row(1410, reads, lost=1)

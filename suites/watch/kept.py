@@ -1,6 +1,6 @@
 """A bpftrace program kept for a guest's life, read a piece at a time: what it
 has printed so far, complete lines only, parsed (suites/watch/reads.py,
-suites/watch/stamps.py)."""
+suites/watch/stamps.py, suites/watch/offcpu.py)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,36 @@ import weakref
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from suites.watch.offcpu import spawn_kept_bpftrace
+from harness import budget
+from suites.watch.cpus import tool_cpus
+from vm import probes
 from vm.errors import AgentError, OutputNotSeen
 from vm.guest import Guest
 
 T = TypeVar("T")
 
 
+def spawn_kept_bpftrace(guest: Guest, program, headers: tuple[str, ...], args: str = "",
+                        attach_timeout: float = 300, ring_pages: int = 0):
+    """A bpftrace program kept for the guest's life, off the tasks' CPU, once it
+    prints READY. Without BTF (source builds leave it off) it learns the kernel's
+    types from `headers` (lib/modules/<release>/build, published with the build).
+    `ring_pages`: its perf ring buffer per CPU (BPFTRACE_PERF_RB_PAGES, 64 by
+    default), for a program whose events come in bursts."""
+    include = "" if probes.has_btf(guest) else "".join(f"--include {h} " for h in headers)
+    env = f"env BPFTRACE_PERF_RB_PAGES={ring_pages} " if ring_pages else ""
+    proc = guest.spawn(f"exec taskset -c {tool_cpus(guest)} {env}bpftrace -B line {include}{program} {args}",
+                       keep=True)
+    with budget.spend(budget.TRACER):
+        guest.wait_for_output(proc, "READY", timeout=attach_timeout)
+    return proc
+
+
 class KeptTracer(Generic[T]):
     def __init__(self, guest: Guest, program, headers: tuple[str, ...], parse: Callable[[str], list[T]],
-                 args: str = "", ring_pages: int = 0):
+                 args: str = "", ring_pages: int = 0, attach_timeout: float = 300):
         self.guest = guest
-        self.proc = spawn_kept_bpftrace(guest, program, headers, args, ring_pages=ring_pages)
+        self.proc = spawn_kept_bpftrace(guest, program, headers, args, attach_timeout, ring_pages)
         self._parse = parse
         self._offset = 0
         self._items: list[T] = []

@@ -17,9 +17,7 @@ import weakref
 from dataclasses import dataclass
 
 from fixtures import TRACERS
-from harness import budget
-from suites.watch.cpus import tool_cpus
-from vm import probes
+from suites.watch.kept import KeptTracer
 from vm.guest import Guest
 
 PROGRAM = TRACERS / "offcpu_iowait.bt"
@@ -56,32 +54,78 @@ def _lines(text: str) -> list[str]:
     return text[:text.rfind("\n") + 1].replace("\0", "").splitlines()
 
 
-def parse(text: str) -> list[Sleep]:
-    out = []
+@dataclass(frozen=True)
+class _Asleep:
+    pid: int
+    cpu: int
+    ns: int
+
+
+@dataclass(frozen=True)
+class _Woke:
+    pid: int
+    ns: int
+
+
+@dataclass(frozen=True)
+class _Lost:
+    events: int
+
+
+Event = Sleep | _Asleep | _Woke | _Lost
+
+
+def events(text: str) -> list[Event]:
+    """Each line the tracer printed, complete lines only."""
+    out: list[Event] = []
     for line in _lines(text):
-        m = _LINE.match(line)
-        if m:
+        if m := _LINE.match(line):
             out.append(Sleep(int(m[1]), m[2], m[3], m[4] == "1", int(m[5])))
+        elif m := _ASLEEP.match(line):
+            out.append(_Asleep(int(m[1]), int(m[2]), int(m[3])))
+        elif m := _WOKE.match(line):
+            out.append(_Woke(int(m[1]), int(m[2])))
+        elif m := _LOST.match(line):
+            out.append(_Lost(int(m[1])))
     return out
+
+
+class Folded:
+    """The tracer's events so far, folded: its long sleeps, every sleep with
+    in_iowait (its wake-up joined to it), and the events it said it lost.
+    Folded as they come, since a long-lived guest's run reaches millions."""
+
+    def __init__(self) -> None:
+        self.sleeps: list[Sleep] = []
+        self.iowait: list[IowaitSleep] = []
+        self.lost = 0
+        self._open: dict[int, int] = {}  # pid -> its sleep's index in iowait
+
+    def add(self, evs: list[Event]) -> Folded:
+        for e in evs:
+            if isinstance(e, Sleep):
+                self.sleeps.append(e)
+            elif isinstance(e, _Asleep):
+                self._open[e.pid] = len(self.iowait)
+                self.iowait.append(IowaitSleep(e.pid, e.cpu, e.ns / 1e9, None))
+            elif isinstance(e, _Woke):
+                i = self._open.pop(e.pid, None)
+                if i is not None:
+                    s = self.iowait[i]
+                    self.iowait[i] = IowaitSleep(s.pid, s.cpu, s.start, e.ns / 1e9)
+            else:
+                self.lost += e.events
+        return self
+
+
+def parse(text: str) -> list[Sleep]:
+    return Folded().add(events(text)).sleeps
 
 
 def parse_iowait(text: str) -> tuple[list[IowaitSleep], int]:
     """Every sleep with in_iowait, and how many events the tracer said it lost."""
-    out: list[IowaitSleep] = []
-    open_: dict[int, int] = {}  # pid -> its sleep's index in out
-    lost = 0
-    for line in _lines(text):
-        if m := _ASLEEP.match(line):
-            open_[int(m[1])] = len(out)
-            out.append(IowaitSleep(int(m[1]), int(m[2]), int(m[3]) / 1e9, None))
-        elif m := _WOKE.match(line):
-            i = open_.pop(int(m[1]), None)
-            if i is not None:
-                s = out[i]
-                out[i] = IowaitSleep(s.pid, s.cpu, s.start, int(m[2]) / 1e9)
-        elif m := _LOST.match(line):
-            lost += int(m[1])
-    return out, lost
+    f = Folded().add(events(text))
+    return f.iowait, f.lost
 
 
 def iowait_on(sleeps: list[IowaitSleep], cpu: int, start: float, end: float,
@@ -102,35 +146,28 @@ def iowait_on(sleeps: list[IowaitSleep], cpu: int, start: float, end: float,
     return total, pieces
 
 
-def spawn_kept_bpftrace(guest: Guest, program, headers: tuple[str, ...], args: str = "",
-                        attach_timeout: float = 300, ring_pages: int = 0):
-    """A bpftrace program kept for the guest's life, off the tasks' CPU, once it
-    prints READY. Without BTF (source builds leave it off) it learns the kernel's
-    types from `headers` (lib/modules/<release>/build, published with the build).
-    `ring_pages`: its perf ring buffer per CPU (BPFTRACE_PERF_RB_PAGES, 64 by
-    default), for a program whose events come in bursts."""
-    include = "" if probes.has_btf(guest) else "".join(f"--include {h} " for h in headers)
-    env = f"env BPFTRACE_PERF_RB_PAGES={ring_pages} " if ring_pages else ""
-    proc = guest.spawn(f"exec taskset -c {tool_cpus(guest)} {env}bpftrace -B line {include}{program} {args}",
-                       keep=True)
-    with budget.spend(budget.TRACER):
-        guest.wait_for_output(proc, "READY", timeout=attach_timeout)
-    return proc
+class OffCpuTracer(KeptTracer[Event]):
+    """Read a piece at a time: every witness of every hold asks it, and its
+    whole output runs to megabytes on a long-lived guest."""
 
-
-class OffCpuTracer:
     def __init__(self, guest: Guest, attach_timeout: float = 300):
-        self.guest = guest
-        self.proc = spawn_kept_bpftrace(guest, PROGRAM, ("linux/sched.h",), str(MIN_SLEEP_MS), attach_timeout)
+        super().__init__(guest, PROGRAM, ("linux/sched.h",), events, str(MIN_SLEEP_MS),
+                         attach_timeout=attach_timeout)
+        self._folded = Folded()
+        self._seen = 0
 
-    def alive(self) -> bool:
-        return self.guest.usable() and self.guest.running(self.proc)
+    def _fold(self) -> Folded:
+        evs = self.items()
+        self._folded.add(evs[self._seen:])
+        self._seen = len(evs)
+        return self._folded
 
     def sleeps(self) -> list[Sleep]:
-        return parse(self.guest.poll(self.proc).stdout)
+        return self._fold().sleeps
 
     def iowait_sleeps(self) -> tuple[list[IowaitSleep], int]:
-        return parse_iowait(self.guest.poll(self.proc).stdout)
+        f = self._fold()
+        return f.iowait, f.lost
 
     def sleeps_of(self, pids: list[int], timeout: float) -> dict[int, list[Sleep]]:
         """Each pid's sleeps, waiting a little for the lines of sleeps just ended."""
@@ -140,10 +177,6 @@ class OffCpuTracer:
             if all(got.values()) or time.monotonic() > deadline:
                 return got
             time.sleep(0.2)
-
-    def stop(self) -> None:
-        if self.guest.usable():
-            self.guest.signal(self.proc, 2)
 
 
 _tracers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

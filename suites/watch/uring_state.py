@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from fixtures import TRACERS
 from harness.faults import IowitnessError
-from suites.watch.offcpu import spawn_kept_bpftrace
+from suites.watch.kept import spawn_kept_bpftrace
 from vm.guest import Guest
 
 PROGRAM = TRACERS / "uring_wait_state.bt"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import weakref
 
-from suites.watch import offcpu
+from suites.watch import stray_iowait
 from suites.watch import ticks as tick_count
 from suites.watch.procfs import USER_HZ, CpuRun
 from suites.watch.witness import Witness, baseline_ceiling
@@ -80,16 +80,12 @@ def others_iowait(seen, cpu: int) -> tuple[int, str] | None:
     """The most USER_HZ ticks of iowait that tasks other than the hold's could have
     given `cpu` in the window: an idle CPU accrues iowait only while a task that
     slept on it is in its rq->nr_iowait, so at most the time some other task slept
-    with in_iowait there (the off-CPU tracer's spans), plus one tick per span where
-    idle time is tick-sampled (nohz=off). None: not traced, or the tracer lost events."""
-    mine = seen.mine or {}
-    if "iowait_sleeps" not in mine:
+    with in_iowait there, plus one tick per span where idle time is tick-sampled
+    (nohz=off). None: not traced, or the tracer lost events."""
+    got = stray_iowait.on_cpu(seen, cpu)
+    if got is None:
         return None
-    if mine["iowait_lost"]:
-        return None
-    w = seen.window
-    spent, spans = offcpu.iowait_on(mine["iowait_sleeps"], cpu, w.before.t - w.before.spread / 2,
-                                    w.after.t + w.after.spread / 2, besides=tuple(seen.hold.pids))
+    spent, spans = got
     ticks = math.ceil(spent * USER_HZ) + spans * math.ceil(USER_HZ / seen.hz)
     return ticks, f"{spent * 1e3:.0f} ms in {spans} span(s) other tasks slept with in_iowait there"
 
@@ -100,9 +96,7 @@ def stray_ceiling(seen, cpu: int) -> tuple[int, str]:
     ceiling = baseline_ceiling(seen.base.cpu(cpu).iowait, seen.base, seen.window_s)
     others = others_iowait(seen, cpu)
     if others is None:
-        lost = (seen.mine or {}).get("iowait_lost")
-        return ceiling, "idle baseline; " + (f"the tracer lost {lost} events" if lost
-                                             else "other tasks' iowait sleeps not traced")
+        return ceiling, "idle baseline; " + stray_iowait.untraced(seen)
     return ceiling + others[0], f"idle baseline + {others[0]}: {others[1]}"
 
 
@@ -129,9 +123,7 @@ class CpuIowait(Witness):
         return not self._ticks.get(run.guest) and self._high_res.get(run.guest, {}).get(run.cpu, False)
 
     def start(self, run) -> None:
-        t = offcpu.attached(run.guest)
-        if t is not None:
-            run.scratch["iowait_lost"] = t.iowait_sleeps()[1]
+        stray_iowait.mark(run)
 
     def at_window_open(self, run) -> None:
         if self._high_res.get(run.guest, {}).get(run.cpu, False):
@@ -160,12 +152,7 @@ class CpuIowait(Witness):
             out["ticks_why"] = self._ticks.get(run.guest) or "the tick's count was not read"
         if run.scratch.get("retries_close") is not None:
             out["retries"] = run.scratch["retries_close"] - run.scratch["retries_open"]
-        t = offcpu.attached(run.guest)
-        if t is not None and "iowait_lost" in run.scratch:
-            sleeps, lost = t.iowait_sleeps()
-            out["iowait_sleeps"] = [s for s in sleeps if s.end is None or s.end >= run.started]
-            out["iowait_lost"] = lost - run.scratch["iowait_lost"]
-        return out
+        return out | stray_iowait.gather(run)
 
     def judge(self, ev, seen) -> None:
         w, W, k, p = seen.window, seen.window_s, seen.cpu, seen.prefix

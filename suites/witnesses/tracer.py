@@ -32,9 +32,9 @@ class Tracer(Witness):
         t = offcpu.tracer(run.guest)
         reports = run.wait.state == "D" or run.wait.iowait  # what the tracer reports; a short wait if not
         sleeps = t.sleeps_of(list(run.pids), timeout=30 if reports else 3)
-        r = run.guest.poll(t.proc)
-        log = "\n".join(ln for ln in (r.stdout + r.stderr).splitlines()
-                        if any(f"pid={p} " in ln for p in run.pids) or "ost" in ln)
+        lost = t.iowait_sleeps()[1]
+        log = "\n".join([f"sleep pid={s.pid} comm={s.comm} state={s.state} iowait={int(s.iowait)} us={s.us}"
+                         for got in sleeps.values() for s in got] + ([f"Lost {lost} events"] if lost else []))
         return sleeps, log
 
     def judge(self, ev, seen) -> None:

@@ -558,3 +558,30 @@ def test_full_io_pressure_beside_a_hog_is_what_other_tasks_waited_elsewhere():
     # that lost events leaves the idle baseline alone.
     assert not _masked_full_row(2_900_000, reads)
     assert not _masked_full_row(1410, reads, lost=1)
+
+
+def _blocked_row(blocked: list[int], sleeps, lost: int = 0) -> bool:
+    """procs_blocked's row for a task in D that is not I/O wait (idle baseline: 0
+    blocked), samples read at 10, 11, 12 s, the tracer having seen `sleeps`."""
+    from suites.witnesses import procs_blocked
+
+    def at(t, n):
+        return snap(t, STAT.replace("procs_blocked 3", f"procs_blocked {n}"))
+
+    base = Span(at(0, 0), at(3, 0), [at(0, 0), at(3, 0)])
+    window = [at(10 + i, n) for i, n in enumerate(blocked)]
+    h = Hold(FROZEN_WRITER, 1, [1], Span(window[0], window[-1], window), {1: parse_task_stat(TASK)}, None)
+    ev = Evidence("t")
+    procs_blocked.WITNESS.judge(ev, Seen(h, base, 250, "", False, {"iowait_sleeps": sleeps, "iowait_lost": lost}))
+    return ev.rows[0].ok
+
+
+def test_procs_blocked_of_others_is_what_the_tracer_caught_asleep_as_each_sample_was_read():
+    from suites.watch.offcpu import IowaitSleep
+    # A tool paging itself in slept in iowait across the read at 11 s.
+    paging = [IowaitSleep(300, 0, 10.99, 11.01)]
+    assert _blocked_row([0, 1, 0], paging)
+    assert not _blocked_row([0, 0, 1], paging)  # not asleep at 12 s
+    assert not _blocked_row([0, 2, 0], paging)
+    assert not _blocked_row([0, 1, 0], [])  # the kernel counting a task in plain D
+    assert not _blocked_row([0, 1, 0], paging, lost=1)  # lost events: the baseline alone

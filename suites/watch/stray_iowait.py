@@ -44,6 +44,17 @@ def on_cpu(seen, cpu: int) -> tuple[float, int] | None:
                             w.after.t + w.after.spread / 2, besides=tuple(seen.hold.pids))
 
 
+def asleep_at(seen, start: float, end: float) -> int | None:
+    """How many tasks not the hold's slept with in_iowait at some time in
+    [start, end] (a sample's read). None: not traced, or the tracer lost events."""
+    mine = seen.mine or {}
+    if "iowait_sleeps" not in mine or mine["iowait_lost"]:
+        return None
+    pids = {s.pid for s in mine["iowait_sleeps"] if s.pid not in seen.hold.pids
+            and s.start <= end and (s.end is None or s.end >= start)}
+    return len(pids)
+
+
 def untraced(seen) -> str:
     """Why `on_cpu` gave None."""
     lost = (seen.mine or {}).get("iowait_lost")

@@ -126,6 +126,15 @@ FROZEN_WRITER = declare(
     make=("append", FILE), needs=FROZEN_FS, prepare="freeze", release="thaw", rows=(IDLE,),
     marks=(pytest.mark.modules("loop"), pytest.mark.kconfig("CONFIG_EXT4_FS"),
            pytest.mark.needs_cmds("fsfreeze", "mkfs.ext4", "losetup")))
+# A second writer to a file whose write_iter holds the inode's i_rwsem: the
+# holder sleeps in a userfaultfd fault (S) with the lock held, the writer waits
+# for it in down_write(), uninterruptible, not as I/O (block_once inode-lock).
+INODE_LOCK = declare(
+    _wait("writer waiting on a held inode lock", "D", False, True, TASK_UNINTERRUPTIBLE,
+          "kernel/locking/rwsem.c rwsem_down_write_slowpath() (inode_lock() in shmem's write_iter)",
+          "shmem_file_write_iter", "generic_file_write_iter"),
+    make=("inode-lock", MS), rows=(IDLE,), marks=(pytest.mark.kconfig("CONFIG_USERFAULTFD"),
+                                                   pytest.mark.kconfig("CONFIG_MEMFD_CREATE")))
 DIRECT_READ = declare(
     _wait("O_DIRECT read", "D", True, True, TASK_UNINTERRUPTIBLE,
           "block/fops.c __blkdev_direct_IO_simple() -> submit_bio_wait()",

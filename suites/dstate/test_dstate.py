@@ -1,7 +1,7 @@
 """D state without iowait (docs/kernel-rules.md §4-§7, §6's table): a module
 that msleep()s shows no iowait, the same module with current->in_iowait = 1 does.
 
-Four ways to sleep in D that are not I/O wait. In each test N tasks wait the
+Five ways to sleep in D that are not I/O wait. In each test N tasks wait the
 same way pinned to one CPU, and every witness is read over a window in which all
 of them are blocked; then, in the same test, a positive control that is real I/O
 wait (an O_DIRECT read from a slow null_blk device, or the module with
@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from suites.holds import MARKS, control
-from suites.waits import DIRECT_READ, FROZEN_WRITER, IO_DESTROY, MSLEEP, MSLEEP_IOWAIT, VFORK_PARENT
+from suites.waits import DIRECT_READ, FROZEN_WRITER, INODE_LOCK, IO_DESTROY, MSLEEP, MSLEEP_IOWAIT, VFORK_PARENT
 
 pytestmark = MARKS
 
@@ -70,5 +70,19 @@ def test_writer_on_frozen_fs(scene):
     scene.setup(FROZEN_WRITER, DIRECT_READ)
     scene.baseline()
     scene.hold(FROZEN_WRITER, label="writer on frozen ext4")
+    control(scene)
+    scene.evidence.require()
+
+
+@pytest.mark.behaviour("dstate-inode-lock")
+@pytest.mark.kconfig("CONFIG_USERFAULTFD")
+@pytest.mark.kconfig("CONFIG_MEMFD_CREATE")
+def test_writer_on_a_held_inode_lock(scene):
+    """A second writer to a file waits for the inode's i_rwsem in down_write()
+    (TASK_UNINTERRUPTIBLE) while the first write holds it: D, not I/O. The
+    holder sleeps in S in a userfaultfd fault, so it adds nothing itself."""
+    scene.setup(INODE_LOCK, DIRECT_READ)
+    scene.baseline()
+    scene.hold(INODE_LOCK, label="writer on a held inode lock")
     control(scene)
     scene.evidence.require()

@@ -25,6 +25,7 @@ import html
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from harness import registry
 from harness.runs import Run
 
 AGREES, DISAGREES, BLIND, NA = "agrees", "disagrees", "blind", "n/a"
@@ -73,11 +74,7 @@ class Matrix:
 
 
 def _wait_order() -> list[str]:
-    try:
-        from suites.agreement import MATRIX
-        return [c.name for c in MATRIX]
-    except Exception:  # a run read where the suites are not importable
-        return []
+    return registry.matrix_order()  # empty where the suites did not register
 
 
 def matrices(run: Run) -> dict[str, Matrix]:

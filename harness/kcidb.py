@@ -5,7 +5,7 @@
 One checkout and one build per kernel of the run, one test per testcase that ran on
 a kernel (the framework's host-only tests are not about a kernel and are left out).
 Status mapping: a test that ended with an iowitness error takes that error's
-status (harness/faults.py: a panic or an oops FAIL, a lost guest or a boot failure
+status (core/faults.py: a panic or an oops FAIL, a lost guest or a boot failure
 MISS, the harness's own failure ERROR); otherwise
 
     passed                                          PASS

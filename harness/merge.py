@@ -20,8 +20,9 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness import budget, results, runs, summary
-from harness.faults import IowitnessError
+from core import budget
+from core.faults import IowitnessError
+from harness import results, runs, summary
 
 # Written again from the joined run, never copied.
 _DERIVED = {"junit.xml", "environment.json", "budget.json", "shard", "summary.md", "summary.html", "ktap",

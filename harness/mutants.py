@@ -40,8 +40,8 @@ from pathlib import Path
 
 import yaml
 
+from core.faults import IowitnessError
 from harness import child, runs
-from harness.faults import IowitnessError
 from kernels import catalog
 from kernels.catalog import SourceEntry
 from kernels.errors import KernelError

@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from harness import registry
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -49,9 +51,8 @@ def tool_versions() -> dict:
     """The witnesses' programs: each one's path, Debian package and version, and
     whether it is the user's own build (--tool)."""
     from kernels import cache
-    from suites.witnesses import registered
     out = {}
-    for w in registered():
+    for w in registry.witnesses():
         if not w.package:
             continue
         unpacked = cache.root() / "tools" / w.package / ".version"

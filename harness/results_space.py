@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
-from harness.faults import ERROR, IowitnessError
+from core.faults import ERROR, IowitnessError
 
 RESERVE_BYTES = 4 << 20
 _RESERVE = ".reserve"

@@ -4,7 +4,7 @@
 evidence tables; every report, comparison and export takes the Run it returns.
 The kernel comes from the testcase's `kernel` property, the scenario from the
 suite directory, and a fault from the `fault`/`status` properties the plugin
-writes when a test ends with an iowitness error (harness/faults.py).
+writes when a test ends with an iowitness error (core/faults.py).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.faults import MISS
 from harness.evidence import Table
-from harness.faults import MISS
 
 # pytest-repeat's suffix: test[debian-6.12-2-10] is repeat 2 of 10.
 _REPEAT = re.compile(r"-\d+-\d+(?=\]$)")
@@ -54,7 +54,7 @@ class Case:
     verdict: str  # passed / failed / error / skipped
     message: str  # first line of the failure, error or skip reason
     fault: str | None = None  # the iowitness error that ended it, as reports name it
-    status: str | None = None  # that error's outcome: FAIL, MISS or ERROR (harness/faults.py)
+    status: str | None = None  # that error's outcome: FAIL, MISS or ERROR (core/faults.py)
     seconds: float = 0.0
     properties: dict = field(default_factory=dict, compare=False)
     xfailed: bool = False  # skipped as an expected failure (a strict xfail that failed as documented)

@@ -1,20 +1,21 @@
-"""python -m kernels list | fetch NAME | build NAME | path NAME | verify NAME | check [NAME ...]"""
+"""python -m kernels list | fetch NAME | build NAME | path NAME | verify NAME
+
+(Booting each kernel to check it, and bisecting, are `iowitness check` and
+`iowitness bisect`: harness/kernel_commands.py, a floor above.)"""
 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-from pathlib import Path
 
 import kernels
-from kernels import bisect, cache, catalog, debian
+from kernels import cache, catalog, command, debian
 from kernels.catalog import DebianEntry, SourceEntry
 from kernels.errors import KernelError
 
 
 def cmd_list(args) -> int:
-    from kernels.check import load_seen
+    from kernels.seen import load_seen
     cat = catalog.load()
     seen = load_seen()
     w = max(22, *(len(n) for n in cat))
@@ -79,30 +80,6 @@ def cmd_verify(args) -> int:
     return 1 if bad else 0
 
 
-def cmd_check(args) -> int:
-    from kernels import check
-    if args.record_run:
-        for line in check.record_run(Path(args.record_run)):
-            print(line)
-        print(f"recorded in {check.SEEN}")
-        return 0
-    names = args.names or check.debian_entries()
-    for n in names:
-        catalog.get(n)  # an unknown name is an error before anything boots
-    results = []
-    for n in names:
-        results.append(check.check_entry(n, accel=args.accel))
-        print(results[-1].line(), flush=True)
-    if args.record:
-        check.record(results)
-        print(f"recorded in {check.SEEN}")
-    return 0 if all(r.ok for r in results) else 1
-
-
-def _interrupted(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m kernels", description="iowitness kernel catalog and cache")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -118,23 +95,7 @@ def main(argv=None) -> int:
         p = sub.add_parser(n, help=h)
         p.add_argument("name", metavar="NAME")
         p.set_defaults(func=f)
-    p = sub.add_parser("check", help="boot each entry (default: every Debian one) and check it")
-    p.add_argument("names", nargs="*", metavar="NAME")
-    p.add_argument("--record", action="store_true", help="write what was seen into kernels/seen.yaml")
-    p.add_argument("--accel", choices=("kvm", "tcg"), default=None)
-    p.add_argument("--record-run", metavar="RUN", help="record what a test run (results/<run>) passed, per kernel")
-    p.set_defaults(func=cmd_check)
-    bisect.add_parsers(sub)
-    args = ap.parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupted)  # as Ctrl-C: a build's make is stopped too
-    try:
-        return args.func(args)
-    except KernelError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return getattr(args, "abort", 2)
-    except KeyboardInterrupt:
-        print("error: interrupted (the cache is unchanged)", file=sys.stderr)
-        return 130
+    return command.run(ap.parse_args(argv))
 
 
 if __name__ == "__main__":

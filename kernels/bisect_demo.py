@@ -87,7 +87,7 @@ def main() -> int:
         return 2
     commits = make_history(tree)
     print(f"branch {BRANCH} in {tree}: pristine..{commits[-1][:12]}; planted {commits[6][:12]}")
-    print(f"python -m kernels bisect --tree {tree} --good pristine --bad {BRANCH} -- {ORACLE}")
+    print(f"iowitness bisect --tree {tree} --good pristine --bad {BRANCH} -- {ORACLE}")
     return 0
 
 

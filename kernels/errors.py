@@ -1,6 +1,6 @@
 """One exception type for everything that can go wrong with a kernel entry."""
 
-from harness.faults import MISS, IowitnessError
+from core.faults import MISS, IowitnessError
 
 
 class KernelError(IowitnessError):

@@ -36,6 +36,7 @@ from harness import agreement, compare, kcidb, merge, results, runs, summary
 from kernels import catalog
 from kernels.errors import KernelError
 from suites.catalog import BEHAVIOURS
+from suites.registration import install
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -123,6 +124,7 @@ def tools(args, extra: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    install()
     argv = sys.argv[1:] if argv is None else argv
     extra: list[str] = []
     if "--" in argv:

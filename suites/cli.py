@@ -13,6 +13,8 @@ import importlib
 import sys
 from dataclasses import dataclass
 
+from suites.registration import install
+
 
 @dataclass(frozen=True)
 class Verb:
@@ -24,11 +26,11 @@ class Verb:
 VERBS: dict[str, Verb] = {
     "kernels": Verb("kernels.__main__", "the kernel catalog and cache: list, fetch, build, path, verify",
                     prefix=False),
-    "check": Verb("kernels.__main__", "boot each kernel and check it (default: every Debian flavour)"),
-    "bisect": Verb("kernels.__main__", "find the commit that changed a verdict, flake-aware"),
-    "bisect-one": Verb("kernels.__main__", "judge one revision with git bisect run's exit codes"),
-    "series": Verb("kernels.__main__", "judge each commit of a patch series against its base"),
-    "bisect-debian": Verb("kernels.__main__", "bisect over the ABIs Debian serves for a flavour"),
+    "check": Verb("harness.kernel_commands", "boot each kernel and check it (default: every Debian flavour)"),
+    "bisect": Verb("harness.kernel_commands", "find the commit that changed a verdict, flake-aware"),
+    "bisect-one": Verb("harness.kernel_commands", "judge one revision with git bisect run's exit codes"),
+    "series": Verb("harness.kernel_commands", "judge each commit of a patch series against its base"),
+    "bisect-debian": Verb("harness.kernel_commands", "bisect over the ABIs Debian serves for a flavour"),
     "reproduce": Verb("suites.__main__", "reproduce a documented kernel behaviour on demand"),
     "tools": Verb("suites.__main__", "the tools suite and its agreement matrix (--tool NAME=PATH: your build)"),
     "plant-bug": Verb("suites.__main__", "run lying builds of the tools and show each is caught"),
@@ -61,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"iowitness: unknown verb {args[0]!r} (iowitness --help lists them)", file=sys.stderr)
         return 2
     rest = args if verb.prefix else args[1:]
+    install()
     return importlib.import_module(verb.module).main(rest)
 
 

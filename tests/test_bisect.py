@@ -1,4 +1,4 @@
-"""The bisection's decisions without a kernel (kernels/bisect.py): how a session is
+"""The bisection's decisions without a kernel (harness/bisect.py): how a session is
 read, when a revision is good, bad or skipped, which commit comes next, and the
 git side on a small repository. The whole command runs on a real kernel history
 as docs/bisect.md shows."""
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from harness import bisect
+from harness.bisect import BAD, FAIL, GOOD, INFRA, PASS, SKIP
 from harness.runs import Case
-from kernels import bisect
-from kernels.bisect import BAD, FAIL, GOOD, INFRA, PASS, SKIP
 from kernels.catalog import DEFAULT_CATALOG
 from tests.conftest import CHILD, first_kernel
 
@@ -125,7 +125,7 @@ def test_a_tree_with_changes_is_refused(tmp_path):
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
-    from kernels.__main__ import main
+    from harness.kernel_commands import main
     tree, _ = _repo(tmp_path)
     assert main(["bisect", "--tree", str(tree), "--good", "HEAD~1", "--bad", "HEAD", "--state",
                  str(tmp_path / "s")]) == 2

@@ -1,10 +1,10 @@
-"""The run's time budget (harness/budget.py): nested spends, merged workers, the report."""
+"""The run's time budget (core/budget.py): nested spends, merged workers, the report."""
 
 from __future__ import annotations
 
 import time
 
-from harness import budget
+from core import budget
 
 
 def test_a_nested_spend_takes_its_time_out_of_the_enclosing_one():

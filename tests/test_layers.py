@@ -1,16 +1,45 @@
-"""How the code is layered: one root for every error iowitness raises, and SSH's
-library loaded only when SSH is asked for."""
+"""How the code is layered: floors that import only downwards, one root for every
+error iowitness raises, and SSH's library loaded only when SSH is asked for."""
 
+import ast
 import importlib
 import inspect
 import pkgutil
 import subprocess
 import sys
 
-from harness.faults import IowitnessError
+from core.faults import IowitnessError
 from tests.conftest import REPO
 
-PACKAGES = ("kernels", "vm", "harness", "fixtures", "suites")
+PACKAGES = ("core", "kernels", "vm", "harness", "fixtures", "suites")
+# Each package's floor: it may import its own floor and those below, never above
+# (core: faults and the time budget; kernels: the catalog and builds; vm and
+# fixtures: booting guests and what runs in them; harness: pytest's side; suites).
+FLOORS = {"core": 0, "kernels": 1, "vm": 2, "fixtures": 2, "harness": 3, "suites": 4}
+# Imports still going up, each with why: the boot and round-trip figures read
+# the budget a test run recorded (harness/runs.py).
+GOING_UP = {("vm/bench.py", "harness")}
+
+
+def _imports(path):
+    """Every absolute import in a file, at its top or inside a function."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+
+
+def test_no_import_goes_up_a_floor():
+    up = set()
+    for package, floor in FLOORS.items():
+        for path in sorted((REPO / package).rglob("*.py")):
+            for name in _imports(path):
+                top = name.split(".")[0]
+                if FLOORS.get(top, -1) > floor:
+                    up.add((str(path.relative_to(REPO)), name))
+    assert up - GOING_UP == set(), "imports up a floor"
+    assert GOING_UP - up == set(), "fixed: take them off GOING_UP"
 
 
 def _modules():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.faults import IowitnessError
+from core.faults import IowitnessError
 from suites import holds
 from suites.waits import URING_READ, URING_READ_SCHEDULE
 from suites.watch import uring_state

@@ -153,8 +153,9 @@ def naive_ssh(kernel, opts: GuestOptions, logs: Path, n: int) -> dict[str, float
 def suite_figures(selection: list[str], kernels_: list[str], workers: int) -> dict:
     """The suites on two kernels, serial and with `workers` pytest-xdist workers,
     one after the other in this invocation: wall time, and per kernel the time
-    its tests took and the run's budget (harness/budget.py)."""
-    from harness import budget, runs
+    its tests took and the run's budget (core/budget.py)."""
+    from core import budget
+    from harness import runs
     out = {}
     for mode, extra in (("serial", []), (f"n{workers}", ["-n", str(workers)])):
         results_dir = Path(tempfile.mkdtemp(prefix="iowitness-bench-runs-"))

@@ -1,11 +1,11 @@
 """What can go wrong with a guest, as a small exception hierarchy (after kirk's).
 
-Each class names its fault and its outcome (harness/faults.py): a lost guest
+Each class names its fault and its outcome (core/faults.py): a lost guest
 gives no verdict about the kernel (MISS), a panic is a finding (FAIL), a command
 that ran too long or an agent that refused a request is the harness's (ERROR).
 """
 
-from harness.faults import ERROR, FAIL, MISS, IowitnessError
+from core.faults import ERROR, FAIL, MISS, IowitnessError
 
 
 class GuestError(IowitnessError):

@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import budget
+from core import budget
 from kernels.cache import CachedKernel
 from vm import accel as accel_mod
 from vm import probes, rootfs, vng
@@ -57,7 +57,7 @@ class Guest:
         # Set up once for the guest's life (a slow device several tests share):
         # the end-of-test cleanup leaves these loaded.
         self.kept_modules: set[str] = set()
-        self.boot_kind = budget.BOOT  # what its boot is in the run's budget (harness/budget.py)
+        self.boot_kind = budget.BOOT  # what its boot is in the run's budget (core/budget.py)
 
     # -- lifecycle -----------------------------------------------------------
     def aslr(self) -> bool:

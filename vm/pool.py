@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness import budget
+from core import budget
 from kernels.cache import CachedKernel
 from vm import console
 from vm.errors import BootFailed, EmulatorFault, GuestError, KernelPanic

@@ -11,7 +11,7 @@ The root conftest.py loads this package; its modules are plugins of their own:
   session   the run directory, --resume, the reports written at the end
   guests    kernel and guest fixtures, per-test isolation, KTAP to the guest
   junit     what JUnit carries: the fault that ended a test (and pytest's private API)
-  budget    where the run's time went (harness/budget.py), per test and in total
+  budget    where the run's time went (core/budget.py), per test and in total
   parallel  --shard I/N, and pytest-xdist's workers sharing one run directory
 """
 

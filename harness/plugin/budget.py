@@ -1,4 +1,4 @@
-"""The run's time budget (harness/budget.py): each test's seconds per kind of
+"""The run's time budget (core/budget.py): each test's seconds per kind of
 work, gathered from xdist's workers, written to budget.json and printed."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from harness import budget
+from core import budget
 from harness.plugin.session import STATE
 
 BUDGET = pytest.StashKey[budget.Budget]()

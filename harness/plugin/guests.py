@@ -12,7 +12,8 @@ from __future__ import annotations
 import pytest
 
 import kernels
-from harness import budget, requirements, results, results_space
+from core import budget
+from harness import requirements, results, results_space
 from harness.ktap_guest import KtapStream
 from harness.plugin.session import STATE
 from harness.runs import without_kernel

@@ -1,5 +1,5 @@
 """What each JUnit testcase carries beyond pytest's own: the fault that ended the
-test (harness/faults.py), so every reader takes the verdict from the report and
+test (core/faults.py), so every reader takes the verdict from the report and
 never from the failure text; and no testcase for a test a signal interrupted."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 # public way to drop an entry before the file is written (see pytest_sessionfinish).
 from _pytest import junitxml
 
-from harness.faults import fault_of
+from core.faults import fault_of
 
 FAULTED = pytest.StashKey[bool]()
 COLLECTED_PROPS = pytest.StashKey[list]()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import registry
 from harness.plugin.guests import kernel_of
 from harness.runs import without_kernel
 
@@ -49,7 +50,7 @@ def marked(item, name: str) -> list[str]:
 
 def _vocabularies() -> dict[str, dict]:
     from kernels import catalog
-    from suites.catalog import BEHAVIOURS
+    BEHAVIOURS = registry.behaviours
     try:
         kernels = set(catalog.load())
     except Exception as e:  # a broken catalog is reported where kernels are used
@@ -94,8 +95,7 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 def _check_names(wanted: list[str]) -> None:
-    from suites.catalog import BEHAVIOURS
-    unknown = [w for w in wanted if w not in BEHAVIOURS]
+    unknown = [w for w in wanted if w not in registry.behaviours]
     if unknown:
         raise pytest.UsageError(f"--behaviour: no behaviour named {', '.join(unknown)}; see python -m suites "
                                 f"reproduce --list")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import requirements
+from harness import registry, requirements
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,16 +47,14 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{name}: {doc}")
     tools = config.getoption("tool")
     if tools:
-        from suites.watch.witness import OVERRIDES
-        OVERRIDES.update(parse_tools(tools))
+        registry.overrides.update(parse_tools(tools))
 
 
 def parse_tools(specs: list[str]) -> dict[str, str]:
     """--tool NAME=PATH values, checked: a witness of that name, an executable file."""
     import os
 
-    from suites.witnesses import registered
-    names = {w.name for w in registered()}
+    names = {w.name for w in registry.witnesses()}
     out = {}
     for spec in specs:
         name, sep, path = spec.partition("=")

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import budget, shards
+from core import budget
+from harness import shards
 from harness.plugin.guests import kernel_of
 from harness.plugin.session import STATE
 

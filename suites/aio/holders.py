@@ -10,8 +10,8 @@ import signal
 import time
 from dataclasses import dataclass
 
+from core import budget
 from fixtures import FIXTURES
-from harness import budget
 from vm.channel import Background
 from vm.errors import OutputNotSeen
 from vm.guest import Guest

@@ -7,8 +7,8 @@ import signal
 
 import pytest
 
+from core import budget
 from fixtures import TRACERS, WORKLOADS
-from harness import budget
 from vm import probes
 from vm.errors import CommandTimeout
 

@@ -28,8 +28,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from harness import budget
-from harness.faults import FAIL, IowitnessError
+from core import budget
+from core.faults import FAIL, IowitnessError
 from suites.waits import Wait
 from suites.watch.procfs import (
     CpuRun,

@@ -8,7 +8,7 @@ import weakref
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from harness import budget
+from core import budget
 from suites.watch.cpus import tool_cpus
 from vm import probes
 from vm.errors import AgentError, OutputNotSeen

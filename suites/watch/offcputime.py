@@ -27,7 +27,7 @@ import re
 import signal
 import weakref
 
-from harness import budget
+from core import budget
 from suites.watch.cpus import tool_cpus
 from suites.watch.evidence import Evidence
 from suites.watch.witness import Witness

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from harness import budget
+from core import budget
 from suites.watch import bracket, reads
 from suites.watch.hold import HoldRun
 from suites.watch.reads import EITHER, Instant, Read

@@ -17,8 +17,8 @@ import time
 import weakref
 from dataclasses import dataclass
 
+from core.faults import IowitnessError
 from fixtures import TRACERS
-from harness.faults import IowitnessError
 from suites.watch.kept import spawn_kept_bpftrace
 from vm.guest import Guest
 

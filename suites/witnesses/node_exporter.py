@@ -22,7 +22,7 @@ import re
 import signal
 import weakref
 
-from harness import budget
+from core import budget
 from suites.watch import bracket, cpushare, reads
 from suites.watch.bracket import Bounds
 from suites.watch.cpus import tool_cpus

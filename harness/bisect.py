@@ -1,10 +1,10 @@
 """Which commit changed it: a flake-aware bisection over a kernel git tree, with
 iowitness's tests as the oracle.
 
-    python -m kernels bisect --tree PATH --good REV --bad REV [--runs K] -- PYTEST_ARGS
-    python -m kernels bisect-one --tree PATH [--runs K] -- PYTEST_ARGS   # under `git bisect run`
-    python -m kernels series --tree PATH --base REV [--tip REV] -- PYTEST_ARGS
-    python -m kernels bisect-debian --kernel debian-6.1 [--good ABI] [--bad ABI] -- PYTEST_ARGS
+    iowitness bisect --tree PATH --good REV --bad REV [--runs K] -- PYTEST_ARGS
+    iowitness bisect-one --tree PATH [--runs K] -- PYTEST_ARGS   # under `git bisect run`
+    iowitness series --tree PATH --base REV [--tip REV] -- PYTEST_ARGS
+    iowitness bisect-debian --kernel debian-6.1 [--good ABI] [--bad ABI] -- PYTEST_ARGS
 
 Each revision is checked out in the tree (as `git bisect` does) and built there
 incrementally, its build output kept between steps, with one config for the whole
@@ -547,7 +547,13 @@ def cmd_bisect(args) -> int:
                 verdicts[i] = judge(subject, commits[i], state, tests, args.runs, _say)
         finally:
             git(tree, "checkout", "-q", home)
-    text = report(f"tree {tree}", commits, good, state, subject.label)
+    return _conclude(f"tree {tree}", commits, good, state, subject)
+
+
+def _conclude(what: str, commits, good, state, subject) -> int:
+    """The bisection's report: written to its state, attached to the first bad and
+    last good revisions' runs, and printed."""
+    text = report(what, commits, good, state, subject.label)
     write_report(state, "report", text)
     last_good, first_bad = ends(commits, good, state)
     _say_pages(attach(state, "bisection", text, [(first_bad, FAIL), (last_good, PASS)]))
@@ -671,12 +677,7 @@ def cmd_bisect_debian(args) -> int:
     verdicts = {len(commits) - 1: BAD}
     while (i := next_index(len(commits), verdicts)) is not None:
         verdicts[i] = judge(subject, commits[i], state, tests, args.runs, _say)
-    text = report(f"{entry.name} (Debian)", commits, good, state, subject.label)
-    write_report(state, "report", text)
-    last_good, first_bad = ends(commits, good, state)
-    _say_pages(attach(state, "bisection", text, [(first_bad, FAIL), (last_good, PASS)]))
-    print(text)
-    return 0
+    return _conclude(f"{entry.name} (Debian)", commits, good, state, subject)
 
 
 def cmd_bisect_one(args) -> int:

@@ -1,12 +1,12 @@
 """Does each kernel the catalog offers boot, and is it what the catalog says?
 
-    python -m kernels check [NAME ...] [--record]   # default: every Debian entry
+    iowitness check [NAME ...] [--record]   # default: every Debian entry
 
 For each entry: fetch it, boot it (vm.guest, as the tests do), and check that
 `uname -r` is the cached version, the command channel answers, and each feature
 the entry declares holds. It also says what the scenarios need that the kernel
 lacks (those tests skip with the reason; the rest run). `--record` writes what
-was seen into kernels/seen.yaml, which `python -m kernels list` shows;
+was seen into kernels/seen.yaml (kernels/seen.py), which `python -m kernels list` shows;
 `--record-run results/<run>` adds what a test run of those kernels passed.
 """
 
@@ -18,13 +18,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+import kernels
+from harness import runs
 from kernels import catalog
-from kernels.catalog import DebianEntry
 from kernels.errors import KernelError
-
-SEEN = Path(__file__).resolve().parent / "seen.yaml"
+from kernels.seen import load_seen, write
+from vm import probes
+from vm.errors import GuestError
+from vm.guest import Guest
+from vm.options import GuestOptions
 
 # What the scenarios need of a kernel (their @pytest.mark.kconfig / modules /
 # a probe), by name: a kernel without one skips the tests that need it.
@@ -76,12 +78,6 @@ class BootCheck:
 
 
 def check_entry(name: str, accel: str | None = None, log_dir: Path | None = None) -> BootCheck:
-    import kernels
-    from vm import probes
-    from vm.errors import GuestError
-    from vm.guest import Guest
-    from vm.options import GuestOptions
-
     seen = BootCheck(name)
     try:
         k = kernels.ensure(name, quiet=True)
@@ -119,26 +115,17 @@ def check_entry(name: str, accel: str | None = None, log_dir: Path | None = None
     return seen
 
 
-def debian_entries() -> list[str]:
-    return [n for n, e in catalog.load().items() if isinstance(e, DebianEntry)]
-
-
-def load_seen() -> dict:
-    return yaml.safe_load(SEEN.read_text()) or {} if SEEN.exists() else {}
-
-
 def record(results: list[BootCheck]) -> None:
     seen = load_seen()
     for s in results:
         seen[s.name] = {**s.record(), **({"suites": seen[s.name]["suites"]} if "suites" in seen.get(s.name, {})
                                           else {})}
-    _write(seen)
+    write(seen)
 
 
 def record_run(run_dir: Path) -> list[str]:
     """What a test run (results/<run>) saw of each kernel it booted, kept under
     that kernel's entry as `suites`: the verdict counts, the failures by name."""
-    from harness import runs
     run = runs.load(Path(run_dir).resolve())  # its id, not "latest"
     seen, lines = load_seen(), []
     for name, version in run.kernels().items():
@@ -151,7 +138,7 @@ def record_run(run_dir: Path) -> list[str]:
                                             if "/" in c.file}),
                            **counts, "not passed": sorted(c.nodeid for c in mine if c.verdict in ("failed", "error"))}
         lines.append(f"{name}: {version}: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + f" ({run.name})")
-    _write(seen)
+    write(seen)
     return lines
 
 
@@ -161,11 +148,3 @@ def _run_commit(run_dir: Path) -> str:
         return json.loads((Path(run_dir) / "environment.json").read_text()).get("iowitness") or "?"
     except (OSError, ValueError):
         return "?"
-
-
-def _write(seen: dict) -> None:
-    tmp = SEEN.with_suffix(".part")
-    tmp.write_text("# What `python -m kernels check --record` last saw of each entry (booted here), and\n"
-                   "# under `suites` what the last run recorded with `--record-run RUN` passed.\n"
-                   + yaml.safe_dump(seen, sort_keys=True))
-    tmp.replace(SEEN)

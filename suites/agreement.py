@@ -16,17 +16,14 @@ from dataclasses import dataclass
 import pytest
 
 from suites.waits import (
-    BUFFERED_READ,
     BUSY_CPU,
     DECLARED,
-    FAULT_READ,
     URING_IDLE_IOWAIT,
     URING_READ,
-    VFORK_PARENT,
     Wait,
 )
 from suites.watch.evidence import Evidence, Row
-from suites.watch.offcputime import KNOWN_EQUALITY
+from suites.watch.offcputime import KNOWN_EQUALITY, counts
 from suites.witnesses.atop import ATOP_IDLE_AS_D
 
 
@@ -69,9 +66,10 @@ MATRIX = tuple(MatrixRow(d.wait, hog=hog, marks=d.marks, behaviours=d.behaviours
 # so are marked (Evidence.check(known=...)) and asserted by a strict xfail of
 # their own (suites/tools/test_agreement.py test_documented_disagreement).
 KNOWN: dict[tuple[str, str], str] = {
-    ("offcputime-libbpf", VFORK_PARENT.name): KNOWN_EQUALITY,  # TASK_KILLABLE | TASK_FREEZABLE
-    ("offcputime-libbpf", BUFFERED_READ.name): KNOWN_EQUALITY,  # TASK_KILLABLE
-    ("offcputime-libbpf", FAULT_READ.name): KNOWN_EQUALITY,  # TASK_KILLABLE
+    # Every wait whose __state has TASK_UNINTERRUPTIBLE among other bits (TASK_KILLABLE,
+    # TASK_IDLE, TASK_FREEZABLE): in the documented bitmask, not equal to it.
+    **{("offcputime-libbpf", c.name): KNOWN_EQUALITY for c in MATRIX
+       if counts("bitmask", c.wait.task_state) and not counts("equality", c.wait.task_state)},
     **{("atop", c.name): ATOP_IDLE_AS_D for c in MATRIX},
 }
 

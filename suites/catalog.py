@@ -37,6 +37,8 @@ BEHAVIOURS = {
     "dstate-module-msleep": "a module's msleep in D without iowait, and with in_iowait = 1",
     "dstate-io-destroy": "io_destroy with a read in flight waits in D, not iowait",
     "dstate-frozen-fs": "a writer on a frozen ext4 waits in D, not iowait",
+    "task-idle-is-not-d": "a sleep in TASK_IDLE shows I: not in loadavg, not D, no iowait; atop 2.8.1 counts it "
+                          "with D (atop#256)",
     "dstate-inode-lock": "a writer waiting for a file's inode lock, held by another write, is in D, not iowait",
     "page-cache-miss-iowait": "a buffered read or a major fault that misses the page cache waits in D on the "
                               "page lock, I/O wait to every witness like an O_DIRECT read",

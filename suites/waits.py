@@ -25,6 +25,7 @@ TASK_WAKEKILL = 0x100
 TASK_NOLOAD = 0x400
 TASK_FREEZABLE = 0x2000
 TASK_KILLABLE = TASK_WAKEKILL | TASK_UNINTERRUPTIBLE
+TASK_IDLE = TASK_UNINTERRUPTIBLE | TASK_NOLOAD
 
 RULES = "docs/kernel-rules.md §6"
 
@@ -32,7 +33,7 @@ RULES = "docs/kernel-rules.md §6"
 @dataclass(frozen=True)
 class Wait:
     name: str  # a row of the agreement matrix
-    state: str  # 'D' or 'S'
+    state: str  # 'D', 'S' or 'I'
     iowait: bool  # in_iowait set while asleep
     loadavg: bool  # TASK_UNINTERRUPTIBLE without NOLOAD: counted in loadavg
     task_state: int  # task_struct.__state while asleep
@@ -114,6 +115,14 @@ MSLEEP = declare(
     _wait("module msleep", "D", False, True, TASK_UNINTERRUPTIBLE,
           "kernel/time/timer.c msleep() -> schedule_timeout_uninterruptible()", "msleep"),
     make=("dsleep", MS, 0), needs=MODULE, rows=(IDLE,))
+# How idle kernel threads wait (kthread_worker, rcu, workqueue rescuers): shown
+# as I (task_state_index(): TASK_REPORT_IDLE), kept out of loadavg by
+# TASK_NOLOAD; the module's writer sleeps so (schedule_timeout_idle() is
+# __sched, so wchan names the module's function).
+MSLEEP_IDLE = declare(
+    _wait("module sleep in TASK_IDLE", "I", False, False, TASK_IDLE,
+          "kernel/time/timer.c schedule_timeout_idle()", "dsleep_write"),
+    make=("dsleep", MS, 0, "idle"), tasks=S_TASKS, needs=MODULE, rows=(IDLE,), behaviours=_STATE_FILTER)
 IO_DESTROY = declare(
     _wait("io_destroy, read in flight", "D", False, True, TASK_UNINTERRUPTIBLE,
           "fs/aio.c io_destroy() -> wait_for_completion()",
@@ -129,10 +138,13 @@ FROZEN_WRITER = declare(
 # A second writer to a file whose write_iter holds the inode's i_rwsem: the
 # holder sleeps in a userfaultfd fault (S) with the lock held, the writer waits
 # for it in down_write(), uninterruptible, not as I/O (block_once inode-lock).
+# With PREEMPT_RT an rwsem is an rt_mutex (kernel/locking/rwbase_rt.c), and
+# rt_mutex_schedule(), not __sched, is what wchan names.
 INODE_LOCK = declare(
     _wait("writer waiting on a held inode lock", "D", False, True, TASK_UNINTERRUPTIBLE,
-          "kernel/locking/rwsem.c rwsem_down_write_slowpath() (inode_lock() in shmem's write_iter)",
-          "shmem_file_write_iter", "generic_file_write_iter"),
+          "kernel/locking/rwsem.c rwsem_down_write_slowpath() (inode_lock() in shmem's write_iter); "
+          "PREEMPT_RT: kernel/locking/rwbase_rt.c rwbase_write_lock()",
+          "shmem_file_write_iter", "generic_file_write_iter", "rt_mutex_schedule"),
     make=("inode-lock", MS), rows=(IDLE,), marks=(pytest.mark.kconfig("CONFIG_USERFAULTFD"),
                                                    pytest.mark.kconfig("CONFIG_MEMFD_CREATE")))
 DIRECT_READ = declare(

@@ -14,7 +14,16 @@ from __future__ import annotations
 import pytest
 
 from suites.holds import MARKS, control
-from suites.waits import DIRECT_READ, FROZEN_WRITER, INODE_LOCK, IO_DESTROY, MSLEEP, MSLEEP_IOWAIT, VFORK_PARENT
+from suites.waits import (
+    DIRECT_READ,
+    FROZEN_WRITER,
+    INODE_LOCK,
+    IO_DESTROY,
+    MSLEEP,
+    MSLEEP_IDLE,
+    MSLEEP_IOWAIT,
+    VFORK_PARENT,
+)
 
 pytestmark = MARKS
 
@@ -85,4 +94,16 @@ def test_writer_on_a_held_inode_lock(scene):
     scene.baseline()
     scene.hold(INODE_LOCK, label="writer on a held inode lock")
     control(scene)
+    scene.evidence.require()
+
+
+@pytest.mark.behaviour("task-idle-is-not-d")
+def test_module_sleep_in_task_idle(scene):
+    """A sleep in TASK_IDLE, as idle kernel threads wait: shown as I, out of
+    loadavg (TASK_NOLOAD), not I/O wait; the same module's msleep with
+    in_iowait = 1 (the positive control) shows D and moves every witness."""
+    scene.setup(MSLEEP_IDLE)
+    scene.baseline()
+    scene.hold(MSLEEP_IDLE, label="TASK_IDLE")
+    scene.hold(MSLEEP_IOWAIT, label="control: msleep with in_iowait = 1")
     scene.evidence.require()

@@ -1,6 +1,6 @@
 """load1 in /proc/loadavg over the window, against the kernel's load arithmetic
 (suites/watch/loadavg.py; docs/kernel-rules.md §9): tasks counted in loadavg
-raise it by at least what calc_load() gives; tasks in S must leave it below that."""
+raise it by at least what calc_load() gives; tasks in S or I must leave it below that."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class LoadAvgWitness(Witness):
                      f"load1 >= {least / 100:.2f} ({fewest}-{most} sample(s) of >= {n} active "
                      f"from {before / 100:.2f})", f"{before / 100:.2f} -> {after / 100:.2f}", SOURCE)
             return
-        # Tasks in S are not in nr_uninterruptible. Whether a sleeping task is
+        # Tasks in S, or in I (TASK_NOLOAD), are not in nr_uninterruptible. Whether a sleeping task is
         # counted is a test of its own state (kernel/sched/core.c __schedule():
         # sched_contributes_to_load, TASK_UNINTERRUPTIBLE without NOLOAD), so the
         # n tasks, all in the same wait, are counted all or none: the reading must

@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -154,6 +155,16 @@ def _configure(entry: SourceEntry, tree: Path, prog: Progress) -> None:
         raise KernelError(entry.name, f"make olddefconfig failed: {(p.stderr.strip().splitlines() or ['?'])[-1]}")
 
 
+STOP_S = 30  # how long an interrupted make has to delete what it was writing
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:  # the group is gone
+        pass
+
+
 def _make(entry: SourceEntry, tree: Path, log: Path, prog: Progress, *targets: str) -> None:
     """Run make with output to a log, reporting progress and elapsed time every 30 s."""
     jobs = str(os.cpu_count() or 2)
@@ -175,7 +186,15 @@ def _make(entry: SourceEntry, tree: Path, log: Path, prog: Progress, *targets: s
         try:
             rc = proc.wait()
         except BaseException:
-            os.killpg(proc.pid, 9)
+            # SIGTERM first: make deletes the targets it was writing. Killed
+            # outright, it left a half-linked vmlinux that the next incremental
+            # make took as built ("objcopy: vmlinux: file format not recognized").
+            _signal_group(proc, signal.SIGTERM)
+            try:
+                proc.wait(timeout=STOP_S)
+            except subprocess.TimeoutExpired:
+                pass
+            _signal_group(proc, signal.SIGKILL)
             raise
         finally:
             done.set()

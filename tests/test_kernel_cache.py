@@ -82,3 +82,28 @@ def test_build_failure_is_one_line_naming_the_error(tmp_path):
         source._make(entry, tmp_path, tmp_path / "build.log", Progress("broken", True), "bzImage")
     assert str(exc.value).startswith("broken: build failed: fs/aio.c:42: error: planted")
     assert "\n" not in str(exc.value)
+
+
+class _Stopped(BaseException):
+    """Ctrl-C as the build sees it, without pytest taking it for its own."""
+
+
+def test_an_interrupted_build_leaves_no_half_written_target(tmp_path):
+    # A target written in two steps, as the linker writes vmlinux: killed between
+    # them, the file stayed half written and the next make took it as built.
+    (tmp_path / "Makefile").write_text("out:\n\t@echo half > out; sleep 20; echo whole >> out\n")
+    entry = SourceEntry(name="t", base=str(tmp_path))
+
+    def stop(signum, frame):
+        raise _Stopped
+
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    try:
+        with pytest.raises(_Stopped):
+            source._make(entry, tmp_path, tmp_path / "build.log", Progress("t", True), "out")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert not (tmp_path / "out").exists(), "make deleted the target it was writing"
+    assert "Deleting file 'out'" in (tmp_path / "build.log").read_text()

@@ -32,30 +32,37 @@ def gather(run) -> dict[str, Any]:
             "iowait_lost": lost - run.scratch["iowait_lost"]}
 
 
+def _traced(seen) -> list[offcpu.IowaitSleep] | None:
+    """The sleeps `gather` kept, or None: not traced, or the tracer lost events."""
+    mine = seen.mine or {}
+    if "iowait_sleeps" not in mine or mine["iowait_lost"]:
+        return None
+    return mine["iowait_sleeps"]
+
+
 def on_cpu(seen, cpu: int) -> tuple[float, int] | None:
     """Seconds of the window (both reads' spreads included) in which a task not
     the hold's slept with in_iowait on `cpu`, and in how many spans. None: not
     traced, or the tracer lost events."""
-    mine = seen.mine or {}
-    if "iowait_sleeps" not in mine or mine["iowait_lost"]:
+    sleeps = _traced(seen)
+    if sleeps is None:
         return None
     w = seen.window
-    return offcpu.iowait_on(mine["iowait_sleeps"], cpu, w.before.t - w.before.spread / 2,
+    return offcpu.iowait_on(sleeps, cpu, w.before.t - w.before.spread / 2,
                             w.after.t + w.after.spread / 2, besides=tuple(seen.hold.pids))
 
 
 def asleep_at(seen, start: float, end: float) -> int | None:
     """How many tasks not the hold's slept with in_iowait at some time in
     [start, end] (a sample's read). None: not traced, or the tracer lost events."""
-    mine = seen.mine or {}
-    if "iowait_sleeps" not in mine or mine["iowait_lost"]:
+    sleeps = _traced(seen)
+    if sleeps is None:
         return None
-    pids = {s.pid for s in mine["iowait_sleeps"] if s.pid not in seen.hold.pids
-            and s.start <= end and (s.end is None or s.end >= start)}
-    return len(pids)
+    return len({s.pid for s in sleeps if s.pid not in seen.hold.pids
+                and s.start <= end and (s.end is None or s.end >= start)})
 
 
 def untraced(seen) -> str:
-    """Why `on_cpu` gave None."""
+    """Why `on_cpu` or `asleep_at` gave None."""
     lost = (seen.mine or {}).get("iowait_lost")
     return f"the tracer lost {lost} events" if lost else "other tasks' iowait sleeps not traced"

@@ -31,10 +31,9 @@ class ProcsBlocked(Witness):
                 how = f"<= {ceiling} (idle baseline max; {stray_iowait.untraced(seen)})"
                 ok = max(blocked) <= ceiling
             else:
-                extra = [n for n in others if n is not None]
                 how = (f"<= {ceiling} (idle baseline max) + the other tasks in an in_iowait sleep as each "
-                       f"sample was read: {max(extra)} at most")
-                ok = all(b <= ceiling + n for b, n in zip(blocked, extra, strict=True))
+                       f"sample was read: {max(others)} at most")
+                ok = all(b <= ceiling + n for b, n in zip(blocked, others, strict=True))
             ev.check(f"{seen.prefix}procs_blocked", ok, how, f"max {max(blocked)}",
                      f"{SOURCE}; {stray_iowait.SOURCE}")
 

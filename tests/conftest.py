@@ -5,10 +5,11 @@ test (a guest that is killed, a disk that fills up): a plain run does not
 collect them; `child_pytest` runs them with CHILD set.
 
 A test that boots a guest, itself or through a child pytest, is marked `guest`:
-`pytest tests -m "not guest"` is the run that needs no QEMU (about a minute, not
-the better part of an hour). The mark is checked, not trusted: an unmarked test
-finds stand-ins for QEMU first on its PATH, which refuse to start and fail it by
-name.
+`pytest tests -m "not guest"` is the run that needs no QEMU. A test that downloads
+a kernel from the Debian archive is marked `archive` as well (about 40 s of the
+run): `-m "not guest and not archive"` is the developer's loop (about 40 s).
+The guest mark is checked, not trusted: an unmarked test finds stand-ins for
+QEMU first on its PATH, which refuse to start and fail it by name.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ exit 97
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "guest: boots a QEMU guest, itself or through a child pytest")
+    config.addinivalue_line("markers", "archive: downloads a kernel's packages from the Debian archive")
     stand_ins = Path(tempfile.mkdtemp(prefix="iowitness-no-qemu-"))
     for name in QEMU_NAMES:
         real = shutil.which(name) or ""

@@ -24,6 +24,7 @@ def fetch(cache_dir: Path, name: str = "debian-6.1") -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+@pytest.mark.archive
 def test_fetch_killed_half_way_leaves_nothing_and_the_next_fetch_succeeds(tmp_path, monkeypatch):
     p = fetch(tmp_path)
     entry = tmp_path / "kernels" / "debian-6.1"
@@ -57,6 +58,7 @@ def test_fetch_killed_half_way_leaves_nothing_and_the_next_fetch_succeeds(tmp_pa
         cache.require_intact(cache.load_kernel("debian-6.1", kdir.name))
 
 
+@pytest.mark.archive
 def test_two_fetches_at_once_give_one_intact_kernel(tmp_path):
     a, b = fetch(tmp_path), fetch(tmp_path)
     outs = [p.communicate(timeout=600) for p in (a, b)]

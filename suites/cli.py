@@ -38,7 +38,7 @@ VERBS: dict[str, Verb] = {
     "compare": Verb("suites.__main__", "what changed verdict between two runs"),
     "kcidb": Verb("suites.__main__", "a run as KCIDB JSON, validated"),
     "merge": Verb("suites.__main__", "join shards or runs into one run"),
-    "bench": Verb("vm.bench", "boot and round-trip figures of this machine", prefix=False),
+    "bench": Verb("harness.bench", "boot and round-trip figures of this machine", prefix=False),
     "mutants": Verb("harness.mutants", "the planted-bug kernels, each caught by its test", prefix=False),
     "soak": Verb("harness.soak", "the suite N times: verdicts per test and their spread", prefix=False),
     "figures": Verb("harness.figures", "per test, its verdicts and the figures its rows measured", prefix=False),

@@ -48,9 +48,9 @@ def test_predicted_from_the_count_the_kernel_reads():
                                            ((6, 4, 16), URING_READ_SCHEDULE), ((6, 5, 0), URING_READ),
                                            ((6, 12, 57), URING_READ), ((7, 0, 0), URING_READ)])
 def test_a_read_waited_for_is_judged_on_every_kernel(monkeypatch, version, wait):
-    class Guest:
+    class VersionedGuest:  # what uring_read_class reads of a guest: its kernel's name
         class kernel:
             name = "k"
 
     monkeypatch.setattr(holds.probes, "kernel_version", lambda guest: version)
-    assert holds.uring_read_class(Guest()) is wait
+    assert holds.uring_read_class(VersionedGuest()) is wait

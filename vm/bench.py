@@ -1,7 +1,6 @@
 """Boot and command-channel figures for one kernel, measured side by side, as one JSON object.
 
     python -m vm.bench --kernel debian-6.12 [--rounds 3] [--commands 200] [--naive 10]
-    python -m vm.bench --suites [PATH ...] [--suite-kernel K ...] [--workers 2]   # + serial vs -n 2
     python -m vm.bench --kernel debian-6.12 --rootfs both [--rounds 3]   # 9p vs virtio-fs
 
 Figures, not a test: nothing here passes or fails on time. The two sides
@@ -9,7 +8,8 @@ Figures, not a test: nothing here passes or fails on time. The two sides
 and the host's steal time over those rounds is printed with their medians and
 spread: one slow moment of a shared host does not make the ratio. The naive
 exec_command figure comes from a second guest booted with SSH (the default guest
-has none); its boot is reported as boot_to_ready_with_ssh_s.
+has none); its boot is reported as boot_to_ready_with_ssh_s. `iowitness bench`
+adds the suites' own figures (harness/bench.py).
 """
 
 from __future__ import annotations
@@ -150,32 +150,8 @@ def naive_ssh(kernel, opts: GuestOptions, logs: Path, n: int) -> dict[str, float
         guest.shutdown()
 
 
-def suite_figures(selection: list[str], kernels_: list[str], workers: int) -> dict:
-    """The suites on two kernels, serial and with `workers` pytest-xdist workers,
-    one after the other in this invocation: wall time, and per kernel the time
-    its tests took and the run's budget (core/budget.py)."""
-    from core import budget
-    from harness import runs
-    out = {}
-    for mode, extra in (("serial", []), (f"n{workers}", ["-n", str(workers)])):
-        results_dir = Path(tempfile.mkdtemp(prefix="iowitness-bench-runs-"))
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection,
-               *(a for k in kernels_ for a in ("--kernel", k)), "--results-dir", str(results_dir), *extra]
-        t0 = time.monotonic()
-        rc = subprocess.run(cmd, cwd=Path(__file__).resolve().parent.parent, stdin=subprocess.DEVNULL,
-                            capture_output=True, text=True).returncode
-        wall = time.monotonic() - t0
-        run = next(d for d in results_dir.iterdir() if d.is_dir() and not d.is_symlink())
-        b = budget.load(run).as_dict()
-        per_kernel = {k: round(sum(t["seconds"] for n, t in b["tests"].items() if runs.kernel_in(n, kernels_) == k), 1)
-                      for k in kernels_}
-        out[mode] = {"wall_s": round(wall, 1), "pytest_rc": rc, "tests_s_per_kernel": per_kernel,
-                     "budget_s": b["totals_s"], "run": str(run)}
-    return out
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m vm.bench")
+def parser(prog: str = "python -m vm.bench") -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=prog)
     ap.add_argument("--kernel", default="debian-6.12")
     ap.add_argument("--commands", type=int, default=200)
     ap.add_argument("--naive", type=int, default=10)
@@ -185,21 +161,17 @@ def main(argv=None) -> int:
     ap.add_argument("--rootfs", choices=("9p", "virtiofs", "both"), default=None,
                     help="only the host's root transports side by side (vm/rootfs.py), --rounds boots each")
     ap.add_argument("--rounds", type=int, default=3, help="boots of each side, interleaved (default 3)")
-    ap.add_argument("--suites", nargs="*", default=None, metavar="PATH",
-                    help="also run these suites (default: suites) on --suite-kernel serial and with -n --workers, "
-                         "side by side: wall time, per-kernel time and budget (long: the suites twice)")
-    ap.add_argument("--suite-kernel", action="append", default=[], metavar="NAME",
-                    help="kernels for --suites (default: the catalog's defaults)")
-    ap.add_argument("--workers", type=int, default=2)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def figures(args: argparse.Namespace) -> dict:
+    """The boot and round-trip figures the arguments ask for."""
     kernel = kernels.ensure(args.kernel, quiet=True)
     opts = GuestOptions(cpus=args.cpus, memory=args.memory, aslr=None if args.aslr is None else args.aslr == "on")
     if args.rootfs:
         transports = ["9p", "virtiofs"] if args.rootfs == "both" else [args.rootfs]
-        print(json.dumps({"kernel": kernel.name, "version": kernel.version, "rounds": args.rounds,
-                          "commands": args.commands,
-                          **rootfs_figures(kernel, opts, transports, args.rounds, args.commands)}, indent=1))
-        return 0
+        return {"kernel": kernel.name, "version": kernel.version, "rounds": args.rounds,
+                "commands": args.commands, **rootfs_figures(kernel, opts, transports, args.rounds, args.commands)}
     logs = Path(tempfile.mkdtemp(prefix="iowitness-bench-logs-"))
     steal0 = host_steal()
     exec_boots, mine = [], []
@@ -216,7 +188,7 @@ def main(argv=None) -> int:
         shutil.rmtree(logs, ignore_errors=True)
     steal = 100 * (steal1[0] - steal0[0]) / max(1, steal1[1] - steal0[1])
     ready = [m["boot_to_ready_s"] for m in mine]
-    figures = {
+    return {
         "kernel": kernel.name, "version": kernel.version, "accel": mine[0]["accel"], "guest_aslr": mine[0]["aslr"],
         "rounds": args.rounds, "commands_per_round": args.commands,
         "host_steal_pct": round(steal, 1),
@@ -228,10 +200,10 @@ def main(argv=None) -> int:
         "agent_ping_ms_p50": _spread([m["agent_ping_ms_p50"] for m in mine], 1),
         **naive,
     }
-    if args.suites is not None:
-        figures["suites"] = suite_figures(args.suites or ["suites"], args.suite_kernel or kernels.catalog.defaults(),
-                                          args.workers)
-    print(json.dumps(figures, indent=1))
+
+
+def main(argv=None) -> int:
+    print(json.dumps(figures(parser().parse_args(argv)), indent=1))
     return 0
 
 

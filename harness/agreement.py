@@ -26,6 +26,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from harness import registry
+from harness.evidence import Row, Table
 from harness.runs import Run
 
 AGREES, DISAGREES, BLIND, NA = "agrees", "disagrees", "blind", "n/a"
@@ -34,13 +35,33 @@ KNOWN, FIXED, ERROR = "known", "fixed", "error"
 
 @dataclass
 class Matrix:
+    """One kernel's cells: the tagged rows of evidence tables per (wait, witness),
+    why a witness did not run on a wait, and the tools suite's test of each cell.
+    A run's reader fills it from the files (matrices()); a session, as its tests
+    write their tables (suites/agreement.py)."""
+
     kernel: str
     waits: list[str] = field(default_factory=list)
     witnesses: list[str] = field(default_factory=list)
     columns: dict[str, dict] = field(default_factory=dict)  # witness -> title, kind, order
-    rows: dict[tuple[str, str], list[dict]] = field(default_factory=lambda: defaultdict(list))
+    rows: dict[tuple[str, str], list[Row]] = field(default_factory=lambda: defaultdict(list))
     absent: dict[tuple[str, str], str] = field(default_factory=dict)
     tests: dict[tuple[str, str], list] = field(default_factory=lambda: defaultdict(list))  # its tests (runs.Case)
+    _held: set[tuple] = field(default_factory=set, repr=False)
+
+    def add(self, table: Table) -> None:
+        """A table's tagged rows and absences. A row the tools suite copied from
+        the scenario that judged it counts once."""
+        for name, col in table.columns.items():
+            self.columns.setdefault(name, col)
+        for r in table.rows:
+            key = (r.wait, r.by, r.witness, r.predicted, r.observed)
+            if not r.by or not r.wait or key in self._held:
+                continue
+            self._held.add(key)
+            self.rows[(r.wait, r.by)].append(r)
+        for a in table.absent:
+            self.absent.setdefault((a.wait, a.by), a.why)
 
     def cell(self, wait: str, witness: str) -> tuple[str, str]:
         """(verdict, why): the failing rows, or the blind rows' predictions; a
@@ -80,24 +101,10 @@ def _wait_order() -> list[str]:
 def matrices(run: Run) -> dict[str, Matrix]:
     kernel_of = {c.nodeid: c.kernel for c in run.cases}
     out: dict[str, Matrix] = {}
-    seen: set = set()
     for table in run.tables:
         kernel = table.kernel or kernel_of.get(table.title)
-        if not kernel or table.whole_markdown is not None:
-            continue
-        m = out.setdefault(kernel, Matrix(kernel))
-        for name, col in table.columns.items():
-            m.columns.setdefault(name, col)
-        for r in table.rows:
-            if not r.by or not r.wait:
-                continue
-            key = (kernel, r.wait, r.by, r.witness, r.predicted, r.observed)
-            if key in seen:  # the tools suite copies the rows it judged
-                continue
-            seen.add(key)
-            m.rows[(r.wait, r.by)].append(r)
-        for a in table.absent:
-            m.absent.setdefault((a.wait, a.by), a.why)
+        if kernel and table.whole_markdown is None:
+            out.setdefault(kernel, Matrix(kernel)).add(table)
     for c in run.cases:  # the tools suite's tests, each of one cell (suites/tools/test_agreement.py)
         tool, wait = c.properties.get("tool"), c.properties.get("wait")
         if c.kernel and tool and wait:

@@ -10,11 +10,12 @@ and with a hog on it, then the waits in S.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 import pytest
 
+from harness.agreement import Matrix
+from harness.evidence import Row
 from suites.waits import (
     BUSY_CPU,
     DECLARED,
@@ -22,7 +23,7 @@ from suites.waits import (
     URING_READ,
     Wait,
 )
-from suites.watch.evidence import Evidence, Row
+from suites.watch.evidence import Evidence
 from suites.watch.offcputime import KNOWN_EQUALITY, counts
 from suites.witnesses.atop import ATOP_IDLE_AS_D
 
@@ -75,21 +76,28 @@ KNOWN: dict[tuple[str, str], str] = {
 
 
 class Agreement:
-    """Rows per (kernel, wait, witness), and why a witness did not run on a wait."""
+    """The session's matrices as its tests write their evidence (the model a run's
+    reader builds from the files, harness/agreement.py), and which waits were
+    observed on which kernel so far."""
 
-    def __init__(self):
-        self.rows: dict[tuple[str, str, str], list[Row]] = defaultdict(list)
-        self.absent: dict[tuple[str, str, str], str] = {}
+    def __init__(self) -> None:
+        self.matrices: dict[str, Matrix] = {}
         self.seen: set[tuple[str, str]] = set()  # (kernel, wait) observed this session
 
     def add(self, kernel: str, ev: Evidence) -> None:
-        for r in ev.rows:
-            if r.by and r.wait:
-                self.rows[(kernel, r.wait, r.by)].append(r)
-                self.seen.add((kernel, r.wait))
-        for a in ev.absent:
-            self.absent.setdefault((kernel, a["wait"], a["by"]), a["why"])
-            self.seen.add((kernel, a["wait"]))
+        table = ev.table()
+        self.matrices.setdefault(kernel, Matrix(kernel)).add(table)
+        self.seen.update((kernel, r.wait) for r in table.rows if r.by and r.wait)
+        self.seen.update((kernel, a.wait) for a in table.absent)
+
+    def rows(self, kernel: str, wait: str, witness: str) -> list[Row]:
+        m = self.matrices.get(kernel)
+        return list(m.rows.get((wait, witness), [])) if m else []
+
+    def absent(self, kernel: str, wait: str, witness: str) -> str | None:
+        """Why the witness did not run on the wait on this kernel, or None."""
+        m = self.matrices.get(kernel)
+        return m.absent.get((wait, witness)) if m else None
 
 
 AGREEMENT = pytest.StashKey[Agreement]()

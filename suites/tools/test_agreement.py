@@ -87,18 +87,18 @@ def cell_rows(tool, case, guest, block_once, hz, request, evidence, record_prope
     kernel = guest.kernel.name
     observe_missing(request, guest, block_once, hz, store)
     settle_deferred(request, guest, store)
-    rows = store.rows.get((kernel, case.name, tool.name), [])
-    if not rows and tool.deferred and (kernel, case.name, tool.name) not in store.absent:
+    rows = store.rows(kernel, case.name, tool.name)
+    if not rows and tool.deferred and store.absent(kernel, case.name, tool.name) is None:
         # It prints only when stopped: the holds it traced were on a guest that was
         # lost before that (a fault in another test). Observe the wait again here.
         store.seen.discard((kernel, case.name))
         observe_missing(request, guest, block_once, hz, store)
         settle_deferred(request, guest, store)
-        rows = store.rows.get((kernel, case.name, tool.name), [])
+        rows = store.rows(kernel, case.name, tool.name)
     with evidence.tagged(tool.name, case.name, title=tool.title, kind=tool.kind, order=tool.order):
         for r in rows:
             evidence.check(r.witness, r.ok, r.predicted, r.observed, r.source, blind=r.blind, known=r.known)
-    why = store.absent.get((kernel, case.name, tool.name))
+    why = store.absent(kernel, case.name, tool.name)
     if not rows and why:
         pytest.skip(f"{tool.name} on {case.name}: {why}")
     assert rows, f"{tool.name} wrote no row about {case.name} on {kernel}"

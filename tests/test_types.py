@@ -15,7 +15,10 @@ from tests.conftest import REPO
 
 CHECKED = ("suites/watch/witness.py", "suites/watch/hold.py", "suites/watch/evidence.py", "harness/evidence.py",
            "suites/watch/tools.py", "suites/watch/pertask.py", "suites/watch/reads.py", "suites/watch/offcpu.py",
-           "suites/waits.py", "suites/cli.py")
+           "suites/waits.py", "suites/cli.py", "harness/agreement.py", "suites/agreement.py",
+           "suites/watch/stray_iowait.py", "suites/witnesses/cpu_iowait.py", "suites/witnesses/psi.py",
+           "suites/witnesses/procs_blocked.py", "suites/witnesses/delayacct.py",
+           "suites/watch/per_guest.py")
 FLAGS = ("--follow-imports=silent", "--ignore-missing-imports", "--python-version", "3.11")
 
 

@@ -19,6 +19,7 @@ from suites.watch.procfs import (
     parse_stat,
     parse_task_stat,
 )
+from suites.watch.stray_iowait import StraySleeps
 from suites.watch.witness import Seen
 
 STAT = """cpu  736 0 1304 13780 304 0 47 0 0 0
@@ -40,6 +41,11 @@ full avg10=8.51 avg60=1.65 avg300=0.38 total=2613789
 # comm with a space and a ')' (proc(5): split after the last ')').
 TASK = ("426 (block once) x) D 420 420 317 0 -1 4194560 120 0 0 0 0 1 0 0 20 0 1 0 131046 "
         "2736128 217 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 1000 0 0 0 0 0 0 0 0 0 0\n")
+
+
+def _stray(sleeps, lost: int) -> StraySleeps:
+    """Other tasks' in_iowait sleeps as stray_iowait.gather gives them."""
+    return StraySleeps(None, f"the tracer lost {lost} events") if lost else StraySleeps(tuple(sleeps))
 
 
 def test_stat():
@@ -392,7 +398,7 @@ def _iowait_rows(iowait: int, run_ms: int, irq_fields: int = 0, irqtime: bool = 
     window = [at(10, 0, 10**9, 0), at(16, iowait, 10**9 + run_ms * 10**6, irq_fields)]
     h = Hold(DIRECT_READ, 1, [1], Span(window[0], window[-1], window), {1: parse_task_stat(TASK)}, None)
     ev = Evidence("t")
-    cpu_iowait.WITNESS.judge(ev, Seen(h, base, 250, "", False, {"irqtime": irqtime}))
+    cpu_iowait.WITNESS.judge(ev, Seen(h, base, 250, "", False, cpu_iowait.CpuIowaitSeen(irqtime, _stray([], 0))))
     return {r.witness: r.ok for r in ev.rows}
 
 
@@ -422,9 +428,8 @@ def _hog_rows(busy: int, loc: int, counted=None, uncounted: str = "", retries=No
     window = [at(10, 0, 0), at(16, busy, loc)]
     h = Hold(DIRECT_READ, 1, [1], Span(window[0], window[-1], window), {1: parse_task_stat(TASK)}, None)
     ev = Evidence("t")
-    mine = {"ticks": counted} if counted else {"ticks_why": uncounted} if uncounted else None
-    if retries is not None:
-        mine = {**(mine or {}), "retries": retries}
+    mine = cpu_iowait.CpuIowaitSeen(False, _stray([], 0), ticks=counted or None, ticks_why=uncounted or None,
+                                    retries=retries)
     cpu_iowait.WITNESS.judge(ev, Seen(h, base, 250, "", True, mine))
     return {r.witness: r.ok for r in ev.rows}
 
@@ -506,7 +511,7 @@ def _not_the_tasks_cpu_row(iowait0: int, sleeps, lost: int = 0) -> bool:
     window = [at(10, 0), at(16, iowait0)]
     h = Hold(DIRECT_READ, 1, [1], Span(window[0], window[-1], window), {1: parse_task_stat(TASK)}, None)
     ev = Evidence("t")
-    mine = {"irqtime": False, "iowait_sleeps": sleeps, "iowait_lost": lost}
+    mine = cpu_iowait.CpuIowaitSeen(False, _stray(sleeps, lost))
     cpu_iowait.WITNESS.judge(ev, Seen(h, base, 250, "", False, mine))
     return {r.witness: r.ok for r in ev.rows}["CPU 0 iowait (not the task's CPU)"]
 
@@ -538,7 +543,7 @@ def _masked_full_row(full_us: int, sleeps, lost: int = 0) -> bool:
     window = [snap(10, psi=(0, 0)), snap(16, psi=(3_000_000, full_us))]
     h = Hold(DIRECT_READ, 1, [1], Span(window[0], window[-1], window), {1: parse_task_stat(TASK)}, None)
     ev = Evidence("t")
-    psi.WITNESS.judge(ev, Seen(h, base, 250, "", True, {"iowait_sleeps": sleeps, "iowait_lost": lost}))
+    psi.WITNESS.judge(ev, Seen(h, base, 250, "", True, _stray(sleeps, lost)))
     return {r.witness: r.ok for r in ev.rows}["PSI io full (masked by the hog)"]
 
 
@@ -572,7 +577,7 @@ def _blocked_row(blocked: list[int], sleeps, lost: int = 0) -> bool:
     window = [at(10 + i, n) for i, n in enumerate(blocked)]
     h = Hold(FROZEN_WRITER, 1, [1], Span(window[0], window[-1], window), {1: parse_task_stat(TASK)}, None)
     ev = Evidence("t")
-    procs_blocked.WITNESS.judge(ev, Seen(h, base, 250, "", False, {"iowait_sleeps": sleeps, "iowait_lost": lost}))
+    procs_blocked.WITNESS.judge(ev, Seen(h, base, 250, "", False, _stray(sleeps, lost)))
     return ev.rows[0].ok
 
 

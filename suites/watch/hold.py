@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from core import budget
 from core.faults import FAIL, IowitnessError
@@ -234,9 +234,12 @@ def setup_witnesses(guest: Guest) -> dict[str, str]:
     return failed
 
 
+State = TypeVar("State")
+
+
 @dataclass
 class HoldRun:
-    """What a witness sees of a hold while it runs; `scratch` is each witness's own."""
+    """What a witness sees of a hold while it runs; `state()` is each witness's own."""
 
     guest: Guest
     wait: Wait
@@ -246,7 +249,7 @@ class HoldRun:
     cgroup: str | None = None
     window_open: float | None = None  # guest monotonic
     window_close: float | None = None
-    scratch: dict[str, Any] = field(default_factory=dict)
+    states: dict[str, object] = field(default_factory=dict)  # by key: what state() made
     outputs: Path | None = None  # where tools' raw output is kept (results/<run>/tools/<test>/)
     label: str = ""
     delayacct: bool = True  # kernel.task_delayacct when the tasks forked: they have a delay record
@@ -255,6 +258,19 @@ class HoldRun:
     go: Snapshot | None = None  # the tasks at the gate, just before they were let go (every tool watching)
     started: float = 0.0  # guest monotonic as the hold began: what witnesses read before is not theirs
     gated: float = 0.0  # guest monotonic by which every task was stopped at the gate (0: not known)
+
+    def state(self, key: str, make: Callable[[], State]) -> State:
+        """What `key` (a witness's name, or a reading several witnesses share)
+        keeps through this hold: made by `make` on first use, the same after."""
+        if key not in self.states:
+            self.states[key] = make()
+        return cast(State, self.states[key])
+
+    def state_of(self, key: str, kind: type[State]) -> State | None:
+        """The state `key` made in this hold, or None if it made none (a hold that
+        failed before that witness's step)."""
+        got = self.states.get(key)
+        return got if isinstance(got, kind) else None
 
     def keep(self, witness: str, text: str) -> None:
         """A tool's raw output, beside the evidence that judged it. An extra: on a

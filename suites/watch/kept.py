@@ -53,21 +53,31 @@ class KeptTracer(Generic[T]):
             return False
         return rc is None
 
-    def items(self) -> list[T]:
-        """Everything it has printed, complete lines only."""
+    def read(self) -> None:
+        """What it printed since the last read, complete lines only, parsed and
+        handed to keep()."""
         _, data = self.guest.poll_from(self.proc, self._offset)
         self._offset += len(data)
         data = self._tail + data.replace(b"\0", b"")
         cut = data.rfind(b"\n") + 1
         self._tail = data[cut:]
-        self._items += self._parse(data[:cut].decode("utf-8", "replace"))
+        self.keep(self._parse(data[:cut].decode("utf-8", "replace")))
+
+    def keep(self, new: list[T]) -> None:
+        """Kept as they are; a tracer that folds its events as they come (offcpu.py)
+        keeps only what it folds them into."""
+        self._items += new
+
+    def items(self) -> list[T]:
+        """Everything it has printed, complete lines only."""
+        self.read()
         return self._items
 
 
 K = TypeVar("K", bound=KeptTracer)
 
 
-class PerGuest(Generic[K]):
+class KeptPerGuest(Generic[K]):
     """One kept tracer per guest, attached on first use; one that would not attach
     is not tried again on that guest (every witness that needs it asks)."""
 

@@ -154,12 +154,12 @@ class OffCpuTracer(KeptTracer[Event]):
         super().__init__(guest, PROGRAM, ("linux/sched.h",), events, str(MIN_SLEEP_MS),
                          attach_timeout=attach_timeout)
         self._folded = Folded()
-        self._seen = 0
+
+    def keep(self, new: list[Event]) -> None:
+        self._folded.add(new)  # the raw events are not kept: millions on a long-lived guest
 
     def _fold(self) -> Folded:
-        evs = self.items()
-        self._folded.add(evs[self._seen:])
-        self._seen = len(evs)
+        self.read()
         return self._folded
 
     def sleeps(self) -> list[Sleep]:

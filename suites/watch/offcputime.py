@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import re
 import signal
-import weakref
 
 from core import budget
 from suites.watch.cpus import tool_cpus
 from suites.watch.evidence import Evidence
-from suites.watch.witness import Witness
+from suites.watch.per_guest import PerGuest
+from suites.watch.witness import Seen, Witness
+from vm.channel import Background
 
 TASK_UNINTERRUPTIBLE = 2
 # Where a tool's code contradicts its own documentation: the wait's __state it
@@ -67,8 +68,8 @@ class OffcputimeWitness(Witness):
     ready_timeout = 600.0
 
     def __init__(self):
-        self._procs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self._pending: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._procs: PerGuest[Background] = PerGuest()  # the tool tracing each guest
+        self._pending: PerGuest[list[Seen]] = PerGuest(lambda guest: [])  # the holds it traced, to judge
 
     def command(self) -> str:
         return f"{self.program} --state {TASK_UNINTERRUPTIBLE} -m 1000000"
@@ -82,18 +83,18 @@ class OffcputimeWitness(Witness):
             return
         # Off the tasks' CPU (suites/watch/cpus.py).
         proc = guest.spawn(f"exec taskset -c {tool_cpus(guest)} {self.command()}", keep=True)
-        self._procs[guest] = proc
+        self._procs.set(guest, proc)
         with budget.spend(budget.TRACER):
             self.wait_ready(guest, proc)
 
     def judge(self, ev, seen) -> None:
-        self._pending.setdefault(seen.hold.run.guest, []).append(seen)
+        self._pending.of(seen.hold.run.guest).append(seen)
         ev.note(f"{seen.prefix}{self.name}: judged when it is stopped (it prints only then): suites/tools")
 
     def settle(self, guest) -> Evidence:
         """Stop the guest's tool and judge every hold it traced; their rows."""
         ev = Evidence(f"{self.name} on {guest.kernel.name} (its guest {guest.label})")
-        pending, proc = self._pending.pop(guest, []), self._procs.pop(guest, None)
+        pending, proc = self._pending.pop(guest) or [], self._procs.pop(guest)
         if not pending or proc is None:
             return ev
         guest.signal(proc, signal.SIGINT, group=False)

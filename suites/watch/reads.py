@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fixtures import TRACERS
-from suites.watch.kept import KeptTracer, PerGuest
+from suites.watch.kept import KeptPerGuest, KeptTracer
 from vm import probes
 from vm.guest import Guest
 
@@ -197,7 +197,7 @@ def unavailable(guest: Guest) -> str | None:
     return None
 
 
-_per_guest = PerGuest(ReadTracer, "the read tracer (fixtures/tracers/tool_reads.bt)")
+_per_guest = KeptPerGuest(ReadTracer, "the read tracer (fixtures/tracers/tool_reads.bt)")
 
 
 def tracer(guest: Guest) -> ReadTracer:

@@ -18,7 +18,7 @@ import weakref
 from dataclasses import dataclass
 
 from fixtures import TRACERS
-from suites.watch.kept import KeptTracer, PerGuest
+from suites.watch.kept import KeptPerGuest, KeptTracer
 from vm.errors import AgentError, OutputNotSeen
 from vm.guest import Guest
 
@@ -96,7 +96,7 @@ class StampTracer(KeptTracer[Stamp]):
         return self.items()
 
 
-_per_guest = PerGuest(StampTracer, f"the stamp tracer ({PROGRAM.name})")
+_per_guest = KeptPerGuest(StampTracer, f"the stamp tracer ({PROGRAM.name})")
 
 
 def tracer(guest: Guest) -> StampTracer:

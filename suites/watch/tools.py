@@ -95,7 +95,7 @@ def epoch_of_datetime(text: str) -> float:
     return datetime.strptime(text[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
 
 
-class ToolWitness(Witness):
+class ToolWitness(Witness[ToolSeen]):
     """A witness that runs a tool across each hold: started before the tasks (or,
     `follows_pids`, once their pids are known and they wait at the gate), watching
     once the kernel saw it read each of `reads_what` (of each task it follows),
@@ -129,12 +129,18 @@ class ToolWitness(Witness):
 
     def my_reads(self, run: HoldRun) -> list[Read]:
         """Its (and its children's) reads in this hold, and the hold's tasks' wake-ups."""
-        tool = run.scratch[self.name]
+        tool = self._tool(run)
         got = reads.tracer(run.guest).since(run.started)
         return reads.by_program(got, tool.pid) + [x for x in got if x.what == "wake" and x.task in run.pids]
 
+    def _tool(self, run: HoldRun) -> ToolRun:
+        tool = run.state_of(self.name, ToolRun)
+        if tool is None:
+            raise OutputNotSeen(f"{self.name} was not started in this hold")
+        return tool
+
     def watching(self, run: HoldRun) -> str | None:
-        tool = run.scratch.get(self.name)
+        tool = run.state_of(self.name, ToolRun)
         if tool is None:
             return None
         r = tool.output()
@@ -160,8 +166,7 @@ class ToolWitness(Witness):
         raise NotImplementedError
 
     def _launch(self, run: HoldRun) -> None:
-        tool = run.scratch[self.name] = ToolRun(run, self.command(run))
-        self.wait_ready(tool)
+        self.wait_ready(run.state(self.name, lambda: ToolRun(run, self.command(run))))
 
     def wait_ready(self, tool: ToolRun) -> None:
         """Until it watches: by default, until it prints `ready_text`."""
@@ -178,7 +183,7 @@ class ToolWitness(Witness):
             self._launch(run)
 
     def stop(self, run: HoldRun) -> ToolSeen:
-        tool = run.scratch[self.name]
+        tool = self._tool(run)
         result = tool.stop(self.stop_signal)
         run.keep(self.name, f"$ {tool.command}\n{result.stdout}\n--- stderr\n{result.stderr}\n--- exit {result.rc}")
         mine = tuple(self.my_reads(run)) if self.reads_what else ()
@@ -202,7 +207,9 @@ class ToolWitness(Witness):
         return self.parse(result, run)
 
     def judge(self, ev, seen) -> None:
-        ts: ToolSeen = seen.mine
+        ts = seen.mine
+        if ts is None:
+            raise OutputNotSeen(f"{self.name} gave nothing to judge")
         how = signal.Signals(self.stop_signal).name
         ev.check(f"{seen.prefix}{self.name} exit status", ts.rc in self.stopped_exit,
                  f"{' or '.join(map(str, sorted(self.stopped_exit)))} when stopped with {how} "
@@ -220,7 +227,7 @@ class ToolWitness(Witness):
         raise NotImplementedError
 
     def abandon(self, run: HoldRun) -> None:
-        tool = run.scratch.get(self.name)
+        tool = run.state_of(self.name, ToolRun)
         if tool is not None and run.guest.usable():
             tool.kill()
 

@@ -24,13 +24,13 @@ idle baseline. `judge(ev, seen)` writes its evidence rows.
 from __future__ import annotations
 
 import math
-import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import Generic, TypeVar
 
 from suites.waits import BUSY_CPU, NO_DELAYACCT, Wait
 from suites.watch.evidence import Evidence
 from suites.watch.hold import Hold, HoldRun, Span
+from suites.watch.per_guest import PerGuest
 from vm import probes
 
 # --tool NAME=PATH (harness/plugin/options.py): a witness's program replaced by
@@ -38,17 +38,22 @@ from vm import probes
 OVERRIDES: dict[str, str] = {}
 
 
+# What a witness gathers of a hold (its stop() returns it; its judge() reads it
+# back as Seen.mine): a parsed tool's output, the tracer's sleeps, ...
+Mine = TypeVar("Mine")
+
+
 @dataclass(frozen=True)
-class Seen:
+class Seen(Generic[Mine]):
     """What a witness judges: the hold, the idle baseline measured before it, and
-    what the witness itself gathered (`mine`)."""
+    what the witness itself gathered (`mine`: None where its stop gave nothing)."""
 
     hold: Hold
     base: Span
     hz: int
     label: str
     hog: bool
-    mine: Any
+    mine: Mine | None
 
     @property
     def wait(self) -> Wait:
@@ -96,7 +101,7 @@ class Seen:
                 + (NO_DELAYACCT if run is not None and not run.delayacct else ""))
 
 
-class Witness:
+class Witness(Generic[Mine]):
     name = ""  # the matrix column and the --tool name
     title = ""  # what it is, for people
     order = 100  # where its rows go in a table
@@ -106,11 +111,11 @@ class Witness:
     deferred = False  # its rows come from settle(guest), when its one process per guest is stopped
     package = ""  # the Debian package of its program (environment.json records its version)
 
-    _why: weakref.WeakKeyDictionary
+    _why: PerGuest[str]  # per guest: why it cannot run there ("" where it can)
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
-        cls._why = weakref.WeakKeyDictionary()
+        cls._why = PerGuest()
 
     @property
     def program(self) -> str:
@@ -124,8 +129,8 @@ class Witness:
     def unavailable(self, guest) -> str | None:
         """Why it cannot run on this guest, or None (asked once per guest)."""
         if guest not in self._why:
-            self._why[guest] = self.check(guest) or ""
-        return self._why[guest] or None
+            self._why.set(guest, self.check(guest) or "")
+        return self._why.get(guest) or None
 
     def check(self, guest) -> str | None:
         if self.kind == "tool" and probes.online_cpus(guest) < 2:
@@ -170,17 +175,17 @@ class Witness:
     def at_window_close(self, run: HoldRun) -> None:
         pass
 
-    def stop(self, run: HoldRun) -> Any:
+    def stop(self, run: HoldRun) -> Mine | None:
         return None
 
     def abandon(self, run: HoldRun) -> None:
         pass
 
     # -- what it concludes -----------------------------------------------------
-    def judge(self, ev: Evidence, seen: Seen) -> None:
+    def judge(self, ev: Evidence, seen: Seen[Mine]) -> None:
         raise NotImplementedError
 
-    def judge_failed(self, ev: Evidence, seen: Seen, why: str, rc: int | None) -> None:
+    def judge_failed(self, ev: Evidence, seen: Seen[Mine], why: str, rc: int | None) -> None:
         """Its own process failed in the hold (`rc`: the exit status it ended with
         on its own, if it did)."""
         ev.check(f"{seen.prefix}{self.title}", False, "runs and reports", f"failed at {why}", self.program or self.name)

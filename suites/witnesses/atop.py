@@ -87,7 +87,7 @@ class Atop(ToolWitness):
     def _scan(self, run) -> None:
         """Threads in D other than the hold's, and threads in I, as the window opens and closes."""
         pairs = [ln.split() for ln in run.guest.run(STATES, timeout=60).stdout.splitlines()]
-        run.scratch.setdefault(f"{self.name}-others", []).append(
+        run.state(f"{self.name}-others", list).append(
             (sum(1 for pid, st in pairs if st == "D" and int(pid) not in run.pids),
              sum(1 for _, st in pairs if st == "I")))
 
@@ -98,7 +98,7 @@ class Atop(ToolWitness):
         self._scan(run)
 
     def extra(self, run):
-        return run.scratch.get(f"{self.name}-others", [])
+        return run.state_of(f"{self.name}-others", list) or []
 
     def reparse(self, result, run, extra):
         return parse(result.stdout), extra

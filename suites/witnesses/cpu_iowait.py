@@ -18,11 +18,13 @@ tick-sampled counters.
 from __future__ import annotations
 
 import math
-import weakref
+from dataclasses import dataclass
 
 from suites.watch import stray_iowait
 from suites.watch import ticks as tick_count
+from suites.watch.per_guest import PerGuest
 from suites.watch.procfs import USER_HZ, CpuRun
+from suites.watch.stray_iowait import StraySleeps
 from suites.watch.witness import Witness, baseline_ceiling
 from vm import probes
 
@@ -82,7 +84,7 @@ def others_iowait(seen, cpu: int) -> tuple[int, str] | None:
     slept on it is in its rq->nr_iowait, so at most the time some other task slept
     with in_iowait there, plus one tick per span where idle time is tick-sampled
     (nohz=off). None: not traced, or the tracer lost events."""
-    got = stray_iowait.on_cpu(seen, cpu)
+    got = stray_iowait.on_cpu(seen.mine.stray if seen.mine else None, seen, cpu)
     if got is None:
         return None
     spent, spans = got
@@ -96,156 +98,196 @@ def stray_ceiling(seen, cpu: int) -> tuple[int, str]:
     ceiling = baseline_ceiling(seen.base.cpu(cpu).iowait, seen.base, seen.window_s)
     others = others_iowait(seen, cpu)
     if others is None:
-        return ceiling, "idle baseline; " + stray_iowait.untraced(seen)
+        return ceiling, "idle baseline; " + stray_iowait.untraced(seen.mine.stray if seen.mine else None)
     return ceiling + others[0], f"idle baseline + {others[0]}: {others[1]}"
 
 
-class CpuIowait(Witness):
+@dataclass(frozen=True)
+class _TimerFacts:
+    """How the guest's kernel runs the tick and charges interrupts, read once."""
+
+    uncounted: str  # why the tick's expiries are not counted ("" where they are)
+    high_res: dict[int, bool]  # per CPU: hrtimers in high resolution mode
+    irqtime: bool  # CONFIG_IRQ_TIME_ACCOUNTING: interrupt time is charged to irq and softirq
+
+
+def _timer_facts(guest) -> _TimerFacts:
+    return _TimerFacts(tick_count.setup(guest) or "", tick_count.high_res(guest),
+                       probes.kconfig(guest).get("CONFIG_IRQ_TIME_ACCOUNTING") == "y")
+
+
+@dataclass
+class _TickReads:
+    """The tick's count and hrtimer_interrupt()'s retries on the tasks' CPU as the
+    window opens and closes (guest monotonic time, count)."""
+
+    ticks_open: tuple[float, int] | None = None
+    ticks_close: tuple[float, int] | None = None
+    retries_open: int | None = None
+    retries_close: int | None = None
+
+
+@dataclass(frozen=True)
+class CpuIowaitSeen:
+    """What the witness gathered of a hold beside /proc/stat."""
+
+    irqtime: bool  # CONFIG_IRQ_TIME_ACCOUNTING: interrupt time is charged to irq and softirq
+    stray: StraySleeps  # other tasks' in_iowait sleeps
+    ticks: tuple[tuple[float, int], tuple[float, int]] | None = None  # the tick's count at open and close
+    ticks_why: str | None = None  # why it was not counted (high resolution mode)
+    retries: int | None = None  # hrtimer_interrupt() retries in the window
+
+
+class CpuIowait(Witness[CpuIowaitSeen]):
     name = "cpu_iowait"
     title = "per-CPU iowait (/proc/stat)"
     order = 50
     kind = "proc"
 
-    _irqtime: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-    # guest -> why the tick is not counted ("" where it is), and each CPU's timer mode
-    _ticks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-    _high_res: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+    _facts: PerGuest[_TimerFacts] = PerGuest(_timer_facts)
 
     def files(self, pids, cgroup):
         return ["/proc/interrupts"]
 
     def setup(self, guest) -> None:
-        if guest not in self._ticks:
-            self._ticks[guest] = tick_count.setup(guest) or ""
-            self._high_res[guest] = tick_count.high_res(guest)
+        self._facts.of(guest)
+
+    def _high_res(self, run) -> bool:
+        return self._facts.of(run.guest).high_res.get(run.cpu, False)
 
     def _counting(self, run) -> bool:
-        return not self._ticks.get(run.guest) and self._high_res.get(run.guest, {}).get(run.cpu, False)
+        return not self._facts.of(run.guest).uncounted and self._high_res(run)
 
     def start(self, run) -> None:
         stray_iowait.mark(run)
 
     def at_window_open(self, run) -> None:
-        if self._high_res.get(run.guest, {}).get(run.cpu, False):
-            run.scratch["retries_open"] = tick_count.retries(run.guest, run.cpu)[2]
+        reads = run.state(self.name, _TickReads)
+        if self._high_res(run):
+            reads.retries_open = tick_count.retries(run.guest, run.cpu)[2]
         if self._counting(run):
             t0, _, n = tick_count.count(run.guest, run.cpu)
-            run.scratch["ticks_open"] = (t0, n)
+            reads.ticks_open = (t0, n)
 
     def at_window_close(self, run) -> None:
-        if "ticks_open" in run.scratch:
+        reads = run.state(self.name, _TickReads)
+        if reads.ticks_open is not None:
             _, t1, n = tick_count.count(run.guest, run.cpu)
-            run.scratch["ticks_close"] = (t1, n)
-        if run.scratch.get("retries_open") is not None:
-            run.scratch["retries_close"] = tick_count.retries(run.guest, run.cpu)[2]
+            reads.ticks_close = (t1, n)
+        if reads.retries_open is not None:
+            reads.retries_close = tick_count.retries(run.guest, run.cpu)[2]
 
-    def stop(self, run) -> dict:
+    def stop(self, run) -> CpuIowaitSeen:
         """Whether the kernel charges interrupt time (CONFIG_IRQ_TIME_ACCOUNTING):
         then what an idle CPU spends in interrupts is in its irq and softirq fields.
         And the tick's own count around the window, where it is counted."""
-        if run.guest not in self._irqtime:
-            self._irqtime[run.guest] = probes.kconfig(run.guest).get("CONFIG_IRQ_TIME_ACCOUNTING") == "y"
-        out = {"irqtime": self._irqtime[run.guest]}
-        if "ticks_close" in run.scratch:
-            out["ticks"] = (run.scratch["ticks_open"], run.scratch["ticks_close"])
-        elif self._high_res.get(run.guest, {}).get(run.cpu, False):
-            out["ticks_why"] = self._ticks.get(run.guest) or "the tick's count was not read"
-        if run.scratch.get("retries_close") is not None:
-            out["retries"] = run.scratch["retries_close"] - run.scratch["retries_open"]
-        return out | stray_iowait.gather(run)
+        reads = run.state(self.name, _TickReads)
+        ticks = ticks_why = retries = None
+        if reads.ticks_open is not None and reads.ticks_close is not None:
+            ticks = (reads.ticks_open, reads.ticks_close)
+        elif self._high_res(run):
+            ticks_why = self._facts.of(run.guest).uncounted or "the tick's count was not read"
+        if reads.retries_open is not None and reads.retries_close is not None:
+            retries = reads.retries_close - reads.retries_open
+        return CpuIowaitSeen(self._facts.of(run.guest).irqtime, stray_iowait.gather(run), ticks, ticks_why,
+                             retries)
 
     def judge(self, ev, seen) -> None:
-        w, W, k, p = seen.window, seen.window_s, seen.cpu, seen.prefix
-        mine = w.cpu(k)
-        irqtime = bool((seen.mine or {}).get("irqtime"))
+        window, window_s, cpu, prefix = seen.window, seen.window_s, seen.cpu, seen.prefix
+        counts = window.cpu(cpu)
+        gathered = seen.mine
+        irqtime = bool(gathered and gathered.irqtime)
         # Idle and iowait are ktime-exact under NO_HZ; busy fields are tick-sampled
         # (a tick charges its whole length to what it interrupts). Each of the 8
         # fields is floored to USER_HZ at both reads (< 8 ticks in all).
-        ran = w.ran(k)
-        ev.note(f"{seen.label or 'hold'}: CPU {k} accounted {mine.total} of {W * USER_HZ:.0f} ticks"
+        ran = window.ran(cpu)
+        ev.note(f"{seen.label or 'hold'}: CPU {cpu} accounted {counts.total} of {window_s * USER_HZ:.0f} ticks"
                 + (f"; tasks ran {ran.run_ns / 1e6:.1f} ms there in {ran.arrivals} runs" if ran else ""))
-        tasks_ticks = mine.user + mine.nice + mine.system + mine.steal
+        tasks_ticks = counts.user + counts.nice + counts.system + counts.steal
         if ran is not None and not seen.hog:
             # The waiters sleep; whatever else ran on CPU k is measured exactly. A
             # kernel charging the waiting idle CPU as system or steal time fails here.
             most = task_ticks_ceiling(ran, seen.hz)
-            ev.check(f"{p}CPU {k} busy (only what ran there)", tasks_ticks <= most,
+            ev.check(f"{prefix}CPU {cpu} busy (only what ran there)", tasks_ticks <= most,
                      f"user+nice+system+steal +<= {most} ticks ({ran.run_ns / 1e6:.1f} ms run in "
                      f"{ran.arrivals} runs, one tick each at HZ={seen.hz}, 8 for flooring)",
-                     f"+{tasks_ticks} (user +{mine.user}, system +{mine.system}, steal +{mine.steal})",
+                     f"+{tasks_ticks} (user +{counts.user}, system +{counts.system}, steal +{counts.steal})",
                      BUSY_SOURCE)
         if seen.hog:
             # A runnable hog keeps CPU k out of idle, and only an idle CPU accrues
             # iowait: every tick interrupt that reached CPU k charged a busy tick.
             # Under TCG a vCPU the host did not run misses ticks and takes one late
             # tick for them (W*HZ less the interrupts: noted, not judged).
-            counted = (seen.mine or {}).get("ticks")
-            uncounted = (seen.mine or {}).get("ticks_why")
-            delivered = w.local_timer(k)
+            counted = gathered.ticks if gathered else None
+            uncounted = gathered.ticks_why if gathered else None
+            delivered = window.local_timer(cpu)
+            bounds: tuple[int, int] | None
             if counted is not None:
-                least_ticks, most_ticks, how = ticks_in_window(w, counted, seen.hz)
+                least_ticks, most_ticks, how = ticks_in_window(window, counted, seen.hz)
+                bounds = (least_ticks, most_ticks)
                 source = f"{LATE_TICK_SOURCE}; {tick_count.SOURCE}"
             elif delivered is None:
-                least_ticks = most_ticks = None
-                how = "no LOC row in /proc/interrupts"
+                bounds, how = None, "no LOC row in /proc/interrupts"
             elif uncounted:
                 # High resolution mode, the tick not counted: not every LOC interrupt
                 # is a tick, and one may run it again per retry (suites/watch/ticks.py).
-                least_ticks, most_ticks, how = hog_ticks_uncounted(delivered, (seen.mine or {}).get("retries"),
+                least_ticks, most_ticks, how = hog_ticks_uncounted(delivered, gathered.retries if gathered else None,
                                                                    uncounted)
+                bounds = (least_ticks, most_ticks)
                 source = f"{LATE_TICK_SOURCE}; {tick_count.RETRIES_SOURCE}"
             else:
                 # Low resolution mode: the tick is the timer interrupt, and nothing
                 # else programs it (hrtimers run from the tick's softirq).
-                least_ticks, most_ticks = delivered, delivered
+                bounds = (delivered, delivered)
                 how = f"{delivered} timer interrupts, each a tick (low resolution mode)"
                 source = LATE_TICK_SOURCE
-            if least_ticks is None:
-                ev.note(f"{p}CPU {k} busy (hog): not judged, {how}")
+            if bounds is None:
+                ev.note(f"{prefix}CPU {cpu} busy (hog): not judged, {how}")
             else:
-                least = math.floor(least_ticks * USER_HZ / seen.hz) - 8
-                most = math.ceil(most_ticks * USER_HZ / seen.hz) + 8
-                retried = (seen.mine or {}).get("retries")
-                ev.note(f"{seen.label or 'hold'}: CPU {k} ran its tick {how}; {W * seen.hz:.0f} due at "
+                least = math.floor(bounds[0] * USER_HZ / seen.hz) - 8
+                most = math.ceil(bounds[1] * USER_HZ / seen.hz) + 8
+                retried = gathered.retries if gathered else None
+                ev.note(f"{seen.label or 'hold'}: CPU {cpu} ran its tick {how}; {window_s * seen.hz:.0f} due at "
                         f"HZ={seen.hz}" + (f"; {delivered} local timer interrupts" if delivered is not None else "")
                         + (f"; {retried} hrtimer_interrupt() retries" if retried is not None else ""))
-                ev.check(f"{p}CPU {k} busy (hog)", least <= mine.busy <= most and mine.idle <= 1,
+                ev.check(f"{prefix}CPU {cpu} busy (hog)", least <= counts.busy <= most and counts.idle <= 1,
                          f"busy {least} .. {most} ticks (each tick charges one to the hog: {how}, at HZ={seen.hz}, "
                          f"8 for flooring), idle +<=1",
-                         f"busy +{mine.busy} (user +{mine.user}), idle +{mine.idle}", source)
-            ceiling, how = stray_ceiling(seen, k)
-            ev.check(f"{p}CPU {k} iowait (masked by the hog)", mine.iowait <= ceiling,
-                     f"+<= {ceiling} ticks ({how})", f"iowait +{mine.iowait}", SOURCE)
+                         f"busy +{counts.busy} (user +{counts.user}), idle +{counts.idle}", source)
+            ceiling, how = stray_ceiling(seen, cpu)
+            ev.check(f"{prefix}CPU {cpu} iowait (masked by the hog)", counts.iowait <= ceiling,
+                     f"+<= {ceiling} ticks ({how})", f"iowait +{counts.iowait}", SOURCE)
         elif seen.wait.iowait and ran is None:
             # Without exact run time a lower bound would lean on tick samples.
-            ceiling, how = stray_ceiling(seen, k)
-            ev.check(f"{p}CPU {k} iowait", mine.idle <= 1 and mine.iowait > ceiling,
+            ceiling, how = stray_ceiling(seen, cpu)
+            ev.check(f"{prefix}CPU {cpu} iowait", counts.idle <= 1 and counts.iowait > ceiling,
                      f"idle +<=1, iowait +> {ceiling} ticks ({how}; no /proc/schedstat for "
-                     f"a lower bound)", f"iowait +{mine.iowait}, idle +{mine.idle}, busy +{mine.busy}", SOURCE)
+                     f"a lower bound)", f"iowait +{counts.iowait}, idle +{counts.idle}, busy +{counts.busy}", SOURCE)
         elif seen.wait.iowait:
             # All of CPU k's idle time in the window is iowait: idle stays put (+1 for
             # flooring) and iowait is W less what ran there (exact) and the time in
             # interrupts taken from idle: reported in irq+softirq where the kernel
             # charges it, else at most IRQ_FROM_IDLE of W (measured, above).
             if irqtime:
-                irq, how = mine.irq + mine.softirq + 2, "irq+softirq charged (CONFIG_IRQ_TIME_ACCOUNTING)"
+                irq, how = counts.irq + counts.softirq + 2, "irq+softirq charged (CONFIG_IRQ_TIME_ACCOUNTING)"
             else:
-                irq, how = math.ceil(IRQ_FROM_IDLE * W * USER_HZ), f"{IRQ_FROM_IDLE:.0%} of W in interrupts"
-            least = math.floor((W - w.edges) * USER_HZ - ran.run_ns * USER_HZ / 1e9) - irq - 2
-            ev.check(f"{p}CPU {k} iowait", mine.idle <= 1 and mine.iowait >= least,
-                     f"idle +<=1, iowait >= {least} ticks ({W:.2f} s less {w.edges * 1e3:.1f} ms read edges, "
+                irq, how = math.ceil(IRQ_FROM_IDLE * window_s * USER_HZ), f"{IRQ_FROM_IDLE:.0%} of W in interrupts"
+            least = math.floor((window_s - window.edges) * USER_HZ - ran.run_ns * USER_HZ / 1e9) - irq - 2
+            ev.check(f"{prefix}CPU {cpu} iowait", counts.idle <= 1 and counts.iowait >= least,
+                     f"idle +<=1, iowait >= {least} ticks ({window_s:.2f} s less "
+                     f"{window.edges * 1e3:.1f} ms read edges, "
                      f"{ran.run_ns / 1e6:.1f} ms run there, {irq} ticks: {how}, 2 for flooring)",
-                     f"iowait +{mine.iowait}, idle +{mine.idle}, busy +{mine.busy}", SOURCE)
+                     f"iowait +{counts.iowait}, idle +{counts.idle}, busy +{counts.busy}", SOURCE)
         else:
-            ceiling, how = stray_ceiling(seen, k)
-            ev.check(f"{p}CPU {k} iowait", mine.iowait <= ceiling, f"+<= {ceiling} ticks ({how})",
-                     f"iowait +{mine.iowait}, idle +{mine.idle}, busy +{mine.busy}", SOURCE)
-        for j in w.cpus:
-            if j == k:
+            ceiling, how = stray_ceiling(seen, cpu)
+            ev.check(f"{prefix}CPU {cpu} iowait", counts.iowait <= ceiling, f"+<= {ceiling} ticks ({how})",
+                     f"iowait +{counts.iowait}, idle +{counts.idle}, busy +{counts.busy}", SOURCE)
+        for other in window.cpus:
+            if other == cpu:
                 continue
-            ceiling, how = stray_ceiling(seen, j)
-            ev.check(f"{p}CPU {j} iowait (not the task's CPU)", w.cpu(j).iowait <= ceiling,
-                     f"+<= {ceiling} ticks ({how}): nr_iowait is per runqueue", f"+{w.cpu(j).iowait}", SOURCE)
+            ceiling, how = stray_ceiling(seen, other)
+            ev.check(f"{prefix}CPU {other} iowait (not the task's CPU)", window.cpu(other).iowait <= ceiling,
+                     f"+<= {ceiling} ticks ({how}): nr_iowait is per runqueue", f"+{window.cpu(other).iowait}", SOURCE)
 
 
 WITNESS = CpuIowait()

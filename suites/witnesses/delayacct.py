@@ -6,12 +6,22 @@ sleeper's dequeue, which sleeps were left unstamped is traced
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from suites.watch import stamps
 from suites.watch.delays import judge_delay
 from suites.watch.witness import Witness
 
 SOURCE = ("kernel/delayacct.c: blkio delay from __schedule() to ttwu while in_iowait; "
           "/proc/pid/stat field 42")
+
+
+@dataclass(frozen=True)
+class Unstamped:
+    """What tells the hold's unstamped sleeps (stamps.watch): None where the kernel
+    leaves none, the tracer, or why that cannot be known."""
+
+    by: stamps.StampTracer | str | None
 
 
 class DelayAcct(Witness):
@@ -22,12 +32,13 @@ class DelayAcct(Witness):
     kconfig = ("CONFIG_TASK_DELAY_ACCT",)
 
     def start(self, run) -> None:
-        run.scratch[self.name] = stamps.watch(run.guest)
+        run.state(self.name, lambda: Unstamped(stamps.watch(run.guest)))
 
     def stop(self, run):
         """The stamp events of the hold's tasks (and every stamp: they place the
         clock), None where no sleep is left unstamped, or why that is not known."""
-        w = run.scratch.get(self.name)
+        got = run.state_of(self.name, Unstamped)
+        w = got.by if got else None
         if w is None or isinstance(w, str):
             return w
         return [e for e in w.events() if e.what == "stamp" or e.tid in run.pids]

@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import re
 import signal
-import weakref
 
 from core import budget
 from suites.watch import bracket, cpushare, reads
 from suites.watch.bracket import Bounds
 from suites.watch.cpus import tool_cpus
+from suites.watch.per_guest import PerGuest
 from suites.watch.procfs import CPU_FIELDS, USER_HZ
 from suites.watch.reads import Instant
 from suites.watch.tools import ToolSeen, no_report, unpacked
 from suites.watch.witness import Witness
+from vm.channel import Background
 from vm.errors import OutputNotSeen
 
 SOURCE = ("node_exporter 1.5.0 collector/cpu_linux.go (each mode, held if it goes back), stat_linux.go "
@@ -61,7 +62,7 @@ def parse_scrapes(text: str) -> list[tuple[float, float, dict]]:
     return [parse_scrape(block) for block in text.split("====\n")[:-1] if block.strip()]
 
 
-class NodeExporter(Witness):
+class NodeExporter(Witness[ToolSeen]):
     name = "node_exporter"
     title = "prometheus node_exporter 1.5.0 (scraped)"
     order = 300
@@ -69,7 +70,7 @@ class NodeExporter(Witness):
     kind = "tool"
 
     def __init__(self):
-        self._procs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._procs: PerGuest[Background] = PerGuest()  # the exporter serving each guest
 
     @property
     def programs(self) -> tuple[str, ...]:
@@ -92,19 +93,23 @@ class NodeExporter(Witness):
             # A fresh exporter's first scrape took 4.3 s under TCG, later ones ~2 s
             # (its code paged in from the host share): paid here, not in a window.
             guest.run(f"wget -q -O /dev/null http://127.0.0.1:{PORT}/metrics", check=True, timeout=60)
-        self._procs[guest] = proc
+        self._procs.set(guest, proc)
 
     def at_window_open(self, run) -> None:
-        run.scratch[self.name] = run.guest.spawn(f"exec taskset -c {run.other_cpus} sh -c '{SCRAPES}'")
+        run.state(self.name, lambda: run.guest.spawn(f"exec taskset -c {run.other_cpus} sh -c '{SCRAPES}'"))
 
     def at_window_close(self, run) -> None:
-        run.guest.signal(run.scratch[self.name], signal.SIGKILL)
+        loop = run.state_of(self.name, Background)
+        if loop is not None:
+            run.guest.signal(loop, signal.SIGKILL)
 
     def stop(self, run) -> ToolSeen:
-        loop = run.scratch[self.name]
+        loop = run.state_of(self.name, Background)
+        if loop is None:
+            raise OutputNotSeen("node_exporter's scrapes were not started in this hold")
         out = run.guest.poll(loop).stdout
         run.keep(self.name, out)
-        exporter = self._procs[run.guest]
+        exporter = self._procs.of(run.guest)
         r = run.guest.poll(exporter)
         if r.rc is not None:
             raise OutputNotSeen(f"node_exporter exited {r.rc}: {r.stderr.strip()[-300:]}")
@@ -118,7 +123,7 @@ class NodeExporter(Witness):
         return parse_scrapes(result.stdout)
 
     def abandon(self, run) -> None:
-        loop = run.scratch.get(self.name)
+        loop = run.state_of(self.name, Background)
         if loop is not None and run.guest.usable():
             run.guest.signal(loop, signal.SIGKILL)
 

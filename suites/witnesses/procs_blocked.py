@@ -4,12 +4,13 @@ with in_iowait, not the tasks in D (docs/kernel-rules.md §4)."""
 from __future__ import annotations
 
 from suites.watch import stray_iowait
+from suites.watch.stray_iowait import StraySleeps
 from suites.watch.witness import Witness
 
 SOURCE = "fs/proc/stat.c: procs_blocked = nr_iowait(), the sum of rq->nr_iowait"
 
 
-class ProcsBlocked(Witness):
+class ProcsBlocked(Witness[StraySleeps]):
     name = "procs_blocked"
     title = "procs_blocked (/proc/stat)"
     order = 40
@@ -25,10 +26,11 @@ class ProcsBlocked(Witness):
             # task caught in an in_iowait sleep as the sample was read (a tool
             # paging itself in), as the off-CPU tracer saw it.
             ceiling = max(seen.base.blocked)
-            others = [stray_iowait.asleep_at(seen, s.t - s.spread / 2, s.t + s.spread / 2)
+            asleep = [stray_iowait.asleep_at(seen.mine, seen, s.t - s.spread / 2, s.t + s.spread / 2)
                       for s in seen.window.samples]
-            if None in others:
-                how = f"<= {ceiling} (idle baseline max; {stray_iowait.untraced(seen)})"
+            others = [n for n in asleep if n is not None]
+            if len(others) < len(asleep):
+                how = f"<= {ceiling} (idle baseline max; {stray_iowait.untraced(seen.mine)})"
                 ok = max(blocked) <= ceiling
             else:
                 how = (f"<= {ceiling} (idle baseline max) + the other tasks in an in_iowait sleep as each "
@@ -40,7 +42,7 @@ class ProcsBlocked(Witness):
     def start(self, run) -> None:
         stray_iowait.mark(run)
 
-    def stop(self, run) -> dict:
+    def stop(self, run) -> StraySleeps:
         return stray_iowait.gather(run)
 
 

@@ -58,7 +58,7 @@ class Ps(ToolWitness):
 
     def watching(self, run) -> str | None:
         why = super().watching(run)
-        if why is None and "\nE " not in "\n" + run.scratch[self.name].output().stdout:
+        if why is None and "\nE " not in "\n" + self._tool(run).output().stdout:
             return "no sample yet"
         return why
 

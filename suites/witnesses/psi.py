@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from suites.watch import stray_iowait
+from suites.watch.stray_iowait import StraySleeps
 from suites.watch.witness import Witness, baseline_ceiling
 
 SOURCE = ("kernel/sched/psi.c: TSK_IOWAIT from in_iowait; system total = per-CPU state time "
@@ -38,9 +39,9 @@ def stray_ceiling(seen, base_us: int, cpus) -> tuple[int, str]:
     ceiling = baseline_ceiling(base_us, seen.base, seen.window_s)
     spent, spans = 0.0, 0
     for cpu in cpus:
-        got = stray_iowait.on_cpu(seen, cpu)
+        got = stray_iowait.on_cpu(seen.mine, seen, cpu)
         if got is None:
-            return ceiling, "idle baseline; " + stray_iowait.untraced(seen)
+            return ceiling, "idle baseline; " + stray_iowait.untraced(seen.mine)
         spent, spans = spent + got[0], spans + got[1]
     extra = math.ceil(round(spent * 1e6, 3)) + spans * math.ceil(1e6 / seen.hz)
     where = ", ".join(str(c) for c in cpus)
@@ -48,7 +49,7 @@ def stray_ceiling(seen, base_us: int, cpus) -> tuple[int, str]:
                              f"slept with in_iowait on CPU {where}, a jiffy each for edges")
 
 
-class PsiSystem(Witness):
+class PsiSystem(Witness[StraySleeps]):
     name = "psi"
     title = "PSI io (/proc/pressure/io)"
     order = 60
@@ -63,28 +64,28 @@ class PsiSystem(Witness):
     def start(self, run) -> None:
         stray_iowait.mark(run)
 
-    def stop(self, run) -> dict:
+    def stop(self, run) -> StraySleeps:
         return stray_iowait.gather(run)
 
     def judge(self, ev, seen) -> None:
-        w, W, p, base = seen.window, seen.window_s, seen.prefix, seen.base
-        cpus = list(w.cpus)
+        window, window_s, prefix, base = seen.window, seen.window_s, seen.prefix, seen.base
+        cpus = list(window.cpus)
         if seen.wait.iowait:
             # The file is read somewhere inside each snapshot: W less its edges,
             # and less a jiffy per aggregation (whole-jiffy weights: below).
-            slack = aggregation_slack(w, seen.hz)
-            least = int((W - w.edges - slack) * 1e6 / seen.ncpu)
-            ev.check(f"{p}PSI io some", w.some_us >= least,
-                     f">= {least} us ((W - {w.edges * 1e3:.1f} ms read edges - {len(w.samples) + 1} jiffies)"
+            slack = aggregation_slack(window, seen.hz)
+            least = int((window_s - window.edges - slack) * 1e6 / seen.ncpu)
+            ev.check(f"{prefix}PSI io some", window.some_us >= least,
+                     f">= {least} us ((W - {window.edges * 1e3:.1f} ms read edges - {len(window.samples) + 1} jiffies)"
                      f"/{seen.ncpu}: CPU {seen.cpu} stalled all W, weighted by non-idle time)",
-                     f"+{w.some_us} us", SOURCE)
+                     f"+{window.some_us} us", SOURCE)
             if seen.hog:
                 # full needs no runnable task on a CPU with an iowait task (psi.c
                 # test_state(): PSI_IO_FULL = tasks[NR_IOWAIT] && !tasks[NR_RUNNING]).
                 # Other tasks' waits elsewhere can still make their own CPU full.
                 ceiling, how = stray_ceiling(seen, base.full_us, [c for c in cpus if c != seen.cpu])
-                ev.check(f"{p}PSI io full (masked by the hog)", w.full_us <= ceiling,
-                         f"+<= {ceiling} us ({how})", f"+{w.full_us} us",
+                ev.check(f"{prefix}PSI io full (masked by the hog)", window.full_us <= ceiling,
+                         f"+<= {ceiling} us ({how})", f"+{window.full_us} us",
                          f"{SOURCE}; {stray_iowait.SOURCE}")
             else:
                 # Not full while a task is runnable on CPU k: while one runs there
@@ -95,31 +96,31 @@ class PsiSystem(Witness):
                 # non-idle time (collect_percpu_times(): nsecs_to_jiffies), so one
                 # whose interval has less than a jiffy non-idle adds nothing: a jiffy
                 # per sample is allowed for.
-                ran = w.ran(seen.cpu)
+                ran = window.ran(seen.cpu)
                 if ran is None:
                     # Tick samples miss short runs: without exact run time no bound is right.
-                    ev.note(f"{seen.label or 'hold'}: PSI io full +{w.full_us} us: no lower bound "
+                    ev.note(f"{seen.label or 'hold'}: PSI io full +{window.full_us} us: no lower bound "
                             f"without /proc/schedstat (CONFIG_SCHED_INFO)")
                     return
-                jiffies = aggregation_slack(w, seen.hz)
+                jiffies = aggregation_slack(window, seen.hz)
                 not_full = (ran.run_ns + ran.queued_ns) / 1e9 + jiffies
                 why = f"{ran.run_ns / 1e6:.1f} ms run + {ran.queued_ns / 1e6:.1f} ms queued on CPU {seen.cpu}"
-                least_full = int((W - w.edges - not_full) * 1e6 / seen.ncpu)
-                ev.check(f"{p}PSI io full", w.full_us >= least_full,
-                         f">= {least_full} us ((W - read edges - {why} - {len(w.samples) + 1} jiffies)"
+                least_full = int((window_s - window.edges - not_full) * 1e6 / seen.ncpu)
+                ev.check(f"{prefix}PSI io full", window.full_us >= least_full,
+                         f">= {least_full} us ((W - read edges - {why} - {len(window.samples) + 1} jiffies)"
                          f"/{seen.ncpu})",
-                         f"+{w.full_us} us", SOURCE)
-        elif w.group_some_us is not None:
+                         f"+{window.full_us} us", SOURCE)
+        elif window.group_some_us is not None:
             # Judged on the tasks' own cgroup (psi_group.py): the system-wide file
             # also counts any other task's brief I/O wait (a soak run saw +132 us
             # against an idle baseline of 0): shown, not judged.
             some_ceiling, how = stray_ceiling(seen, base.some_us, cpus)
-            ev.note(f"{seen.label or 'hold'}: system-wide PSI io some +{w.some_us} us, full +{w.full_us} us "
+            ev.note(f"{seen.label or 'hold'}: system-wide PSI io some +{window.some_us} us, full +{window.full_us} us "
                     f"(at most {some_ceiling} us from {how})")
         else:
-            for kind, got, base_us in (("some", w.some_us, base.some_us), ("full", w.full_us, base.full_us)):
+            for kind, got, base_us in (("some", window.some_us, base.some_us), ("full", window.full_us, base.full_us)):
                 ceiling, how = stray_ceiling(seen, base_us, cpus)
-                ev.check(f"{p}PSI io {kind}", got <= ceiling, f"+<= {ceiling} us ({how})", f"+{got} us",
+                ev.check(f"{prefix}PSI io {kind}", got <= ceiling, f"+<= {ceiling} us ({how})", f"+{got} us",
                          f"{SOURCE}; {stray_iowait.SOURCE}")
 
 

@@ -83,7 +83,7 @@ def evidence_changes(run_a: Path, run_b: Path) -> tuple[list[str], dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m harness.compare", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="iowitness compare", description=__doc__.split("\n\n")[0])
     ap.add_argument("run_a", type=Path)
     ap.add_argument("run_b", type=Path)
     ap.add_argument("--pair", action="append", default=[], metavar="KERNEL_A=KERNEL_B")

@@ -86,12 +86,12 @@ def report(runs: list[Run]) -> str:
 
 def main(argv: list[str]) -> int:
     if argv[:1] in (["-h"], ["--help"]):
-        print("usage: python -m harness.figures RUN_DIR...: per test, its verdicts and the figures its rows measured")
+        print("usage: iowitness figures RUN_DIR...: per test, its verdicts and the figures its rows measured")
         return 0
     runs = [Path(a) for a in argv]
     missing = [str(r) for r in runs if not r.is_dir()]
     if not runs or missing:
-        print(f"figures: usage: python -m harness.figures RUN_DIR...; not a directory: {' '.join(missing)}",
+        print(f"figures: usage: iowitness figures RUN_DIR...; not a directory: {' '.join(missing)}",
               file=sys.stderr)
         return 2
     print(report([runs_mod.load(r) for r in runs]))

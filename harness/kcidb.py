@@ -83,7 +83,7 @@ def validate(data: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m harness.kcidb", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="iowitness kcidb", description=__doc__.split("\n\n")[0])
     ap.add_argument("run", type=Path)
     ap.add_argument("--origin", default="iowitness")
     ap.add_argument("-o", "--output", type=Path)

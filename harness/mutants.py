@@ -324,7 +324,7 @@ def _outcomes(kernels: list[tuple[str, tuple[str, ...]]], top: Path, no_build: b
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python -m harness.mutants", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="iowitness mutants", description=__doc__.split("\n\n")[0])
     ap.add_argument("--focused", action="store_true", help="each mutant runs only its own suites")
     ap.add_argument("--only", action="append", default=[], metavar="NAME", help="only these mutants")
     ap.add_argument("--no-build", action="store_true", help="use the cached builds")
@@ -360,7 +360,7 @@ def main(argv: list[str]) -> int:
     try:
         outcomes = _outcomes(kernels, top, args.no_build)
     except KeyboardInterrupt:
-        print(f"mutants: interrupted; finished kernels are kept: python -m harness.mutants --resume {top}",
+        print(f"mutants: interrupted; finished kernels are kept: iowitness mutants --resume {top}",
               file=sys.stderr)
         return 130
     rows, ok = judge(plan, outcomes[0], outcomes[1:])

@@ -69,7 +69,7 @@ def report_existing(dirs: list[str]) -> int:
     return report(runs)
 
 
-USAGE = "usage: python -m harness.soak N [PYTEST_ARGS ...] (N >= 1) | --report RUN_DIR ..."
+USAGE = "usage: iowitness soak N [PYTEST_ARGS ...] (N >= 1) | --report RUN_DIR ..."
 
 
 def main(argv: list[str]) -> int:

@@ -173,7 +173,7 @@ def write(run: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or not runs.is_run(Path(args[0])):
-        print("usage: python -m harness.summary RUN_DIR (a results/<run-id> with a junit.xml)", file=sys.stderr)
+        print("usage: iowitness summary RUN_DIR (a results/<run-id> with a junit.xml)", file=sys.stderr)
         return 2
     print(write(Path(args[0])))
     return 0

@@ -45,7 +45,7 @@ def cmd_fetch(args) -> int:
     for name in args.names:
         entry = catalog.get(name)
         if isinstance(entry, SourceEntry):
-            raise KernelError(name, "is a source entry: use `python -m kernels build`")
+            raise KernelError(name, "is a source entry: use `iowitness kernels build`")
         print(kernels.ensure(name).image)
     return 0
 
@@ -53,7 +53,7 @@ def cmd_fetch(args) -> int:
 def cmd_build(args) -> int:
     for name in args.names:
         if not isinstance(catalog.get(name), SourceEntry):
-            raise KernelError(name, "is not a source entry: use `python -m kernels fetch`")
+            raise KernelError(name, "is not a source entry: use `iowitness kernels fetch`")
         print(kernels.ensure(name).image)
     return 0
 
@@ -81,7 +81,7 @@ def cmd_verify(args) -> int:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m kernels", description="iowitness kernel catalog and cache")
+    ap = argparse.ArgumentParser(prog="iowitness kernels", description="iowitness kernel catalog and cache")
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("list", help="named kernels, defaults, cached, versions")
     p.add_argument("--no-resolve", dest="resolve", action="store_false",

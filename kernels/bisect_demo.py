@@ -83,7 +83,7 @@ def make_history(tree: Path) -> list[str]:
 def main() -> int:
     tree = _tree_dir(catalog.get("source-6.1"))
     if not (tree / ".git").exists():
-        print(f"error: no build tree at {tree}: run `python -m kernels build source-6.1` first", file=sys.stderr)
+        print(f"error: no build tree at {tree}: run `iowitness kernels build source-6.1` first", file=sys.stderr)
         return 2
     commits = make_history(tree)
     print(f"branch {BRANCH} in {tree}: pristine..{commits[-1][:12]}; planted {commits[6][:12]}")

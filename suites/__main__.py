@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         i = argv.index("--")
         argv, extra = argv[:i], argv[i + 1:]
-    ap = argparse.ArgumentParser(prog="python -m suites", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="iowitness", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("reproduce", help="run one documented behaviour and show its evidence")
     r.add_argument("name", nargs="?")

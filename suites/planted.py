@@ -137,7 +137,7 @@ def table(outcomes: list[PlantedOutcome], baseline: dict, commit: str, seconds: 
     kernels = sorted({o.kernel for o in outcomes})
     lines = [f"# Lying builds of the tools, and the tests that catch them ({time.strftime('%Y-%m-%d')})", "",
              f"Commit {commit}; kernels {', '.join(kernels)}; {len(outcomes)} runs of a lie in "
-             f"{seconds / 60:.0f} min (`python -m suites plant-bug --all`). A lie is caught when the test named "
+             f"{seconds / 60:.0f} min (`iowitness plant-bug --all`). A lie is caught when the test named "
              "for it failed by the row named for it.", ""]
     for k, run in sorted(baseline.items()):
         if run is None:

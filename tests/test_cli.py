@@ -51,4 +51,4 @@ def test_package_no_longer_in_archive(tmp_path):
 
 def test_fetch_of_a_source_entry_points_to_build():
     p = run("fetch", "source-6.1")
-    assert p.returncode == 2 and "use `python -m kernels build`" in p.stderr
+    assert p.returncode == 2 and "use `iowitness kernels build`" in p.stderr

@@ -97,7 +97,7 @@ def pytest_collection_modifyitems(session, config, items):
 def _check_names(wanted: list[str]) -> None:
     unknown = [w for w in wanted if w not in registry.behaviours]
     if unknown:
-        raise pytest.UsageError(f"--behaviour: no behaviour named {', '.join(unknown)}; see python -m suites "
+        raise pytest.UsageError(f"--behaviour: no behaviour named {', '.join(unknown)}; see iowitness "
                                 f"reproduce --list")
 
 

@@ -37,7 +37,7 @@ def pytest_addoption(parser):
     parser.getgroup("iowitness").addoption(
         "--shard", default=None, metavar="I/N",
         help="run only shard I of N (by kernel first: each kernel's tests stay together); "
-             "join the runs with `python -m suites merge`")
+             "join the runs with `iowitness merge`")
 
 
 def pytest_configure(config):

@@ -45,6 +45,8 @@ BEHAVIOURS = {
     "direct-write-iowait": "an O_DIRECT write waits in D for its bio, I/O wait to every witness like the read",
     "fsync-writeback-iowait": "fsync of a page the task dirtied waits in D for its writeback, I/O wait to every "
                               "witness",
+    "msync-writeback-iowait": "msync(MS_SYNC) of a page dirtied through a shared mapping waits in D for its "
+                              "writeback, I/O wait to every witness as fsync's",
     "busy-cpu-masks-iowait": "a CPU hog on the waiting task's CPU hides its iowait and PSI io full, not the wait",
     "io-uring-iowait-without-d": "io_uring_enter waits in S yet counts as I/O wait (in flight, and idle per kernel)",
     "libaio-getevents-not-iowait": "io_getevents sleeps in S and is no I/O wait anywhere",

@@ -166,6 +166,16 @@ FSYNC_DIRTY = declare(
           "folio_wait_bit_common", "folio_wait_writeback", "__filemap_fdatawait_range", "filemap_fdatawait_range",
           "file_write_and_wait_range", "blkdev_fsync", "vfs_fsync_range", "do_fsync", "__x64_sys_fsync"),
     make=("fsync-dirty", DEVICE), needs=SLOW_DEVICE, rows=(IDLE,))
+# The same wait reached from a shared mapping: msync(MS_SYNC) of a page dirtied
+# through it syncs the file's range (mm/msync.c -> vfs_fsync_range()) and waits
+# for the page's writeback as fsync does.
+MSYNC_DIRTY = declare(
+    _wait("msync of a dirty shared mapping", "D", True, True, TASK_UNINTERRUPTIBLE,
+          "mm/msync.c sys_msync() -> vfs_fsync_range() -> file_write_and_wait_range() -> folio_wait_writeback()",
+          "folio_wait_bit_common", "folio_wait_writeback", "__filemap_fdatawait_range", "filemap_fdatawait_range",
+          "file_write_and_wait_range", "blkdev_fsync", "vfs_fsync_range", "__do_sys_msync", "__se_sys_msync",
+          "__x64_sys_msync"),
+    make=("msync-dirty", DEVICE), needs=SLOW_DEVICE, rows=(IDLE,))
 # A read through the page cache that misses: read-ahead locks the new pages and
 # submits their read; the reader (and any other reader of those pages) waits on
 # the page lock until the I/O completes, killable, with in_iowait (io_schedule()).

@@ -11,6 +11,10 @@ fsync of a page dirtied through the page cache waits for its writeback
 TASK_UNINTERRUPTIBLE, io_schedule()): I/O wait too. null_blk has no volatile
 cache, so the flush that follows completes at once (block/blk-core.c
 submit_bio_noacct()).
+
+msync(MS_SYNC) of a page dirtied through a shared mapping syncs the file's range
+(mm/msync.c -> vfs_fsync_range()) and waits the same way: I/O wait to every
+witness, from a mapping rather than a file descriptor.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import pytest
 
 from suites.holds import MARKS
-from suites.waits import DIRECT_WRITE, FSYNC_DIRTY
+from suites.waits import DIRECT_WRITE, FSYNC_DIRTY, MSYNC_DIRTY
 
 pytestmark = MARKS
 
@@ -39,4 +43,15 @@ def test_fsync_of_a_dirty_page(scene):
     scene.setup(FSYNC_DIRTY)
     scene.baseline()
     scene.hold(FSYNC_DIRTY)
+    scene.evidence.require()
+
+
+@pytest.mark.behaviour("msync-writeback-iowait")
+def test_msync_of_a_dirty_shared_mapping(scene):
+    """Each task dirties a page of the device through a shared mapping (written
+    first, so the fault reads nothing), then msyncs it (MS_SYNC) and waits for its
+    writeback."""
+    scene.setup(MSYNC_DIRTY)
+    scene.baseline()
+    scene.hold(MSYNC_DIRTY)
     scene.evidence.require()

@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import asdict, fields
 from pathlib import Path
+from typing import Any
 
 from suites.waits import Wait
 from suites.watch.hold import Hold, HoldRun, Snapshot, Span
@@ -39,6 +40,8 @@ def _span(samples: list[dict]) -> Span:
 
 def dump(h: Hold, base: Span, hz: int, label: str, hog: bool) -> dict:
     run = h.run
+    if run is None or run.go is None:
+        raise ValueError("only a hold that ran to its gate is captured")
     tools = {}
     for name, seen in h.collected.items():
         if isinstance(seen, ToolSeen):
@@ -84,9 +87,11 @@ def load(path: Path | str, rewrite: dict | None = None, moved: dict | None = Non
     from suites.witnesses import by_name
     d = _read(path)
     w = d["wait"]
-    wait = Wait(**{f.name: (frozenset(w[f.name]) if f.name == "wchans" else w[f.name]) for f in fields(Wait)})
+    kw: dict[str, Any] = {f.name: (frozenset(w[f.name]) if f.name == "wchans" else w[f.name]) for f in fields(Wait)}
+    wait = Wait(**kw)
     r = d["run"]
-    run = HoldRun(None, wait, d["cpu"], r["window_s"], tuple(d["pids"]), d["cgroup"], r["window_open"],
+    no_guest: Any = None  # a captured hold has no guest to ask
+    run = HoldRun(no_guest, wait, d["cpu"], r["window_s"], tuple(d["pids"]), d["cgroup"], r["window_open"],
                   r["window_close"], label=r["label"], delayacct=r["delayacct"])
     run.go, run.started, run.gated = _unsnap(r["go"]), r["started"], r.get("gated", 0.0)
     run.__dict__["wall_offset"] = r["wall_offset"]  # a cached_property: no guest to ask

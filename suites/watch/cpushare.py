@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from suites.watch import bracket
 from suites.watch.bracket import Bounds
 from suites.watch.procfs import CPU_FIELDS
+from suites.watch.reads import Instant
 from suites.watch.tools import Timed, inside_window, no_report
 
 
@@ -74,6 +75,8 @@ def judge(ev, seen, tool: str, view: View, reports: list[Timed], source: str) ->
                     continue
                 line = "sum" if c is None and view.all_from_cpus else c
                 fields = bracket.cpu_fields(samples, r.start, r.end, line)
+                if fields is None:
+                    raise ValueError("reports inside the window are bracketed by its samples")
                 tag = "" if len(cpus) == 1 else f"CPU {c} "
                 for group, names in ((view.iowait, (view.iowait,)), (view.idle, (view.idle,)), ("busy", busy)):
                     for name in names:
@@ -107,7 +110,7 @@ def blocked_bounds(seen) -> Bounds:
     return Bounds(mine, mine + others)
 
 
-def blocked(ev, seen, tool: str, values: list[tuple[object, int]], source: str) -> None:
+def blocked(ev, seen, tool: str, values: list[tuple[Instant, int]], source: str) -> None:
     """A tool's count of blocked tasks (procs_blocked), each read at its instant:
     `values` are (Instant, count) in order."""
     samples = seen.window.samples

@@ -100,7 +100,8 @@ class OffcputimeWitness(Witness):
         guest.signal(proc, signal.SIGINT, group=False)
         r = guest.wait(proc, timeout=300)
         for seen in pending:
-            seen.hold.run.keep(self.name, f"$ {self.command()}\n{r.stdout}\n--- stderr\n{r.stderr}")
+            if seen.hold.run is not None:
+                seen.hold.run.keep(self.name, f"$ {self.command()}\n{r.stdout}\n--- stderr\n{r.stderr}")
         totals = parse(r.stdout)
         for seen in pending:
             with ev.tagged(self.name, seen.case, title=self.title, kind=self.kind, order=self.order):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 
+from vm.errors import OutputNotSeen
 from vm.guest import Guest
 
 INSTANCE = "/sys/kernel/tracing/instances/iowitness_ticks"
@@ -61,7 +62,7 @@ def handler_address(kallsyms: str, timer_list: str) -> tuple[str, str] | None:
     """(name, address) of the tick's hrtimer function, or None: one of the names it
     has had, in /proc/kallsyms and queued as an hrtimer (a name alone is not enough:
     until v6.9 tick_nohz_handler() was the low resolution mode's tick, no hrtimer)."""
-    found = {}
+    found: dict[str, str] = {}
     for line in kallsyms.splitlines():
         f = line.split()
         if len(f) >= 3 and f[2] in HANDLERS and set(f[0]) != {"0"}:
@@ -96,7 +97,10 @@ def count(guest: Guest, cpu: int) -> tuple[float, float, int]:
     """(guest monotonic before the read, after it, tick expiries on `cpu` so far)."""
     path = f"{INSTANCE}/per_cpu/cpu{cpu}/stats"
     t0, t1, files = guest.read_files([path])
-    return t0, t1, parse_count(files[path])
+    text = files[path]
+    if text is None:
+        raise OutputNotSeen(f"{path}: not readable")
+    return t0, t1, parse_count(text)
 
 
 def parse_retries(timer_list: str) -> dict[int, int]:

@@ -75,7 +75,7 @@ class Atop(ToolWitness):
     stamp_lag = reads.BEFORE_SCAN
 
     @property
-    def programs(self) -> tuple[str, ...]:
+    def programs(self) -> tuple[str, ...]:  # type: ignore[override]  # where the package was unpacked
         return (unpacked(self.package, PROGRAM),)
 
     def command(self, run) -> str:
@@ -148,8 +148,10 @@ class Atop(ToolWitness):
         doc = Bounds(mine, mine + d_others)
         ev.check(f"{p}atop D count as documented", bool(counts) and all(doc.holds(c) for c in counts),
                  f"{doc.lo:g}..{doc.hi:g}: the threads in D", shown, SOURCE, known=ATOP_IDLE_AS_D)
-        prc = {pid: [(f["sample"], t, float(f["blkdelay"])) for lab, t, q, f in rows if lab == "PRC" and q == pid
-                     and from_a_traced_read(f)] for pid in pids}
+        prc: dict[int, list[tuple[int, float, float | None]]] = {
+            pid: [(f["sample"], t, float(f["blkdelay"])) for lab, t, q, f in rows
+                  if lab == "PRC" and q == pid and from_a_traced_read(f)]
+            for pid in pids}
         delays, readings = pertask.sampled_reports(seen, prc, "pstat")
         # A task atop sampled before its exec: its first kept line is a delta since
         # that untraced sample, not since its birth (deviattask()).

@@ -73,7 +73,7 @@ class NodeExporter(Witness[ToolSeen]):
         self._procs: PerGuest[Background] = PerGuest()  # the exporter serving each guest
 
     @property
-    def programs(self) -> tuple[str, ...]:
+    def programs(self) -> tuple[str, ...]:  # type: ignore[override]  # where the package was unpacked
         return (unpacked(self.package, PROGRAM),)
 
     def check(self, guest) -> str | None:
@@ -137,7 +137,8 @@ class NodeExporter(Witness[ToolSeen]):
             return Instant(min(x.t0 for x in got), max(x.t1 for x in got)) if got else None
 
         every = [(reading("stat", t0, t1), reading("psi", t0, t1), values) for t0, t1, values in ts.parsed]
-        scrapes = [x for x in every if x[0] is not None and bracket.inside(samples, x[0])]
+        scrapes = [(at, psi_at, values) for at, psi_at, values in every
+                   if at is not None and bracket.inside(samples, at)]
         if len(scrapes) < 2:
             no_report(ev, seen, "node_exporter", SOURCE, len(ts.parsed))
             return
@@ -146,6 +147,8 @@ class NodeExporter(Witness[ToolSeen]):
         ok = {"iowait": True, "rest": True}
         for cpu in w.cpus:
             fields = bracket.cpu_fields(samples, a, b, cpu)
+            if fields is None:
+                raise ValueError("scrapes inside the window are bracketed by its samples")
             for mode in CPU_FIELDS:
                 tool = round(bv[(mode, cpu)] - av[(mode, cpu)], 2)
                 bound = Bounds(fields[mode].lo / USER_HZ, fields[mode].hi / USER_HZ)
@@ -173,10 +176,12 @@ class NodeExporter(Witness[ToolSeen]):
         for metric, field in (("node_pressure_io_waiting_seconds_total", "some_us"),
                               ("node_pressure_io_stalled_seconds_total", "full_us")):
             tool = bv[metric] - av[metric]
-            bound = bracket.change(samples, a_psi, b_psi, lambda s, f=field: getattr(s.pressure, f))
-            ev.check(f"{p}{metric}", bound.holds(tool * 1e6, 1.0),
-                     f"{bound.lo / 1e6:.6f}..{bound.hi / 1e6:.6f} s: /proc/pressure/io's total sampled around its "
-                     "two reads", f"+{tool:.6f} s", SOURCE)
+            psi_bound = bracket.change(samples, a_psi, b_psi, lambda s, f=field: getattr(s.pressure, f))
+            if psi_bound is None:
+                raise ValueError("reads inside the window are bracketed by its samples")
+            ev.check(f"{p}{metric}", psi_bound.holds(tool * 1e6, 1.0),
+                     f"{psi_bound.lo / 1e6:.6f}..{psi_bound.hi / 1e6:.6f} s: /proc/pressure/io's total sampled "
+                     "around its two reads", f"+{tool:.6f} s", SOURCE)
 
 
 WITNESS = NodeExporter()

@@ -14,7 +14,7 @@ from harness import results
 from harness.plugin.guests import call_passed, kernel_of
 from suites import agreement
 from suites.cpu_hog import CpuHog
-from suites.devices import FrozenExt4, SlowNullb
+from suites.devices import FrozenExt4, SlowJournalExt4, SlowNullb
 from suites.holds import Scene
 from suites.watch.cpus import task_cpu, tool_cpus
 from suites.watch.evidence import Evidence
@@ -124,13 +124,23 @@ def slow_nullb(request, guest: Guest) -> SlowNullb:
     return d
 
 
-@pytest.fixture
-def frozen_ext4(guest: Guest) -> FrozenExt4:
-    """An ext4 filesystem that the test can freeze; thawed and removed afterwards."""
-    fs = FrozenExt4(guest)
+def _removed_after(guest: Guest, fs):
+    """A fixture's filesystem, removed after the test if the guest still answers."""
     yield fs
     if guest.usable():
         fs.remove()
+
+
+@pytest.fixture
+def frozen_ext4(guest: Guest) -> FrozenExt4:
+    """An ext4 filesystem that the test can freeze; thawed and removed afterwards."""
+    yield from _removed_after(guest, FrozenExt4(guest))
+
+
+@pytest.fixture
+def slow_journal_ext4(guest: Guest) -> SlowJournalExt4:
+    """An ext4 whose journal commits take seconds; removed afterwards."""
+    yield from _removed_after(guest, SlowJournalExt4(guest))
 
 
 @pytest.fixture

@@ -68,7 +68,7 @@ DEVICE = "{device}"  # the slow null_blk device (suites/devices.py)
 MS = "{ms}"  # the hold's length, in ms
 FILE = "{file}"  # the path of the fixture it needs (the frozen ext4's file)
 # The fixtures a workload may need in place before the baseline (suites/conftest.py).
-SLOW_DEVICE, MODULE, FROZEN_FS = "slow_nullb", "dsleep", "frozen_ext4"
+SLOW_DEVICE, MODULE, FROZEN_FS, SLOW_JOURNAL = "slow_nullb", "dsleep", "frozen_ext4", "slow_journal_ext4"
 IDLE, HOG = False, True  # a matrix row with the tasks' CPU idle, or with a CPU hog on it
 _AIO = (pytest.mark.kconfig("CONFIG_AIO"),)
 _IO_URING = (pytest.mark.kconfig("CONFIG_IO_URING"),)
@@ -147,6 +147,18 @@ INODE_LOCK = declare(
           "shmem_file_write_iter", "generic_file_write_iter", "rt_mutex_schedule"),
     make=("inode-lock", MS), rows=(IDLE,), marks=(pytest.mark.kconfig("CONFIG_USERFAULTFD"),
                                                    pytest.mark.kconfig("CONFIG_MEMFD_CREATE")))
+# fsync of a file whose inode alone changed, on an ext4 whose writes are slow:
+# nothing to write back, so ext4_sync_file() waits for the journal thread to
+# commit the transaction the change is in, in wait_event() (uninterruptible,
+# not as I/O). The journal thread (jbd2/<dev>) meanwhile waits for the commit's
+# writes in io_schedule(): the I/O wait is its, not the tasks'.
+JOURNAL_COMMIT = declare(
+    _wait("fsync waiting for the jbd2 commit", "D", False, True, TASK_UNINTERRUPTIBLE,
+          "fs/jbd2/journal.c jbd2_log_wait_commit() -> wait_event() (ext4_sync_file() -> jbd2_complete_transaction())",
+          "jbd2_log_wait_commit", "jbd2_complete_transaction", "ext4_sync_file"),
+    make=("fsync-journal", FILE), needs=SLOW_JOURNAL, prepare="dirty", rows=(IDLE,),
+    marks=(pytest.mark.modules("loop", "dm-delay"), pytest.mark.kconfig("CONFIG_EXT4_FS"),
+           pytest.mark.needs_cmds("dmsetup", "mkfs.ext4", "losetup")))
 DIRECT_READ = declare(
     _wait("O_DIRECT read", "D", True, True, TASK_UNINTERRUPTIBLE,
           "block/fops.c __blkdev_direct_IO_simple() -> submit_bio_wait()",

@@ -19,6 +19,8 @@ from harness.evidence import Row
 from suites.waits import (
     BUSY_CPU,
     DECLARED,
+    SWAP_IN,
+    SWAP_IN_POLLED,
     URING_IDLE_IOWAIT,
     URING_READ,
     Wait,
@@ -53,10 +55,12 @@ class MatrixRow:
         """Why this guest cannot show the wait (its requirement marks, and for
         io_uring the kernel's iowait rule), or None."""
         from harness.requirements import unmet_marks
-        from suites.holds import io_uring_not_iowait
+        from suites.holds import io_uring_not_iowait, swap_in_not
         why = unmet_marks([m.mark for m in self.marks], guest)
         if why is None and self.wait in (URING_READ, URING_IDLE_IOWAIT):
             why = io_uring_not_iowait(guest)
+        if why is None and self.wait in (SWAP_IN, SWAP_IN_POLLED):
+            why = swap_in_not(guest, self.wait)
         return why
 
 

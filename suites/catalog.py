@@ -47,6 +47,8 @@ BEHAVIOURS = {
                               "witness",
     "msync-writeback-iowait": "msync(MS_SYNC) of a page dirtied through a shared mapping waits in D for its "
                               "writeback, I/O wait to every witness as fsync's",
+    "swap-in-iowait": "a fault on a swapped-out anonymous page waits in D for the swap read, I/O wait to every "
+                      "witness; where the one-page read is polled, in swap_readpage(), uninterruptible",
     "fsync-journal-commit-not-iowait": "fsync of an ext4 file whose inode alone changed waits in D for the jbd2 "
                                        "commit, not as I/O wait; the journal thread's wait for the writes is",
     "busy-cpu-masks-iowait": "a CPU hog on the waiting task's CPU hides its iowait and PSI io full, not the wait",

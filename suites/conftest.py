@@ -14,7 +14,7 @@ from harness import results
 from harness.plugin.guests import call_passed, kernel_of
 from suites import agreement
 from suites.cpu_hog import CpuHog
-from suites.devices import FrozenExt4, SlowJournalExt4, SlowNullb
+from suites.devices import FrozenExt4, SlowJournalExt4, SlowNullb, SlowSwap
 from suites.holds import Scene
 from suites.watch.cpus import task_cpu, tool_cpus
 from suites.watch.evidence import Evidence
@@ -141,6 +141,12 @@ def frozen_ext4(guest: Guest) -> FrozenExt4:
 def slow_journal_ext4(guest: Guest) -> SlowJournalExt4:
     """An ext4 whose journal commits take seconds; removed afterwards."""
     yield from _removed_after(guest, SlowJournalExt4(guest))
+
+
+@pytest.fixture
+def slow_swap(guest: Guest) -> SlowSwap:
+    """Swap whose reads take seconds; switched off and removed afterwards."""
+    yield from _removed_after(guest, SlowSwap(guest))
 
 
 @pytest.fixture

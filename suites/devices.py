@@ -1,6 +1,7 @@
 """Devices the scenarios wait on, set up in the guest: a slow block device
 (null_blk with a completion delay), an ext4 filesystem that can be frozen, and
-one whose writes are slow (its journal's commits take seconds)."""
+one whose writes are slow (its journal's commits take seconds), and swap whose
+reads are slow."""
 
 from __future__ import annotations
 
@@ -82,52 +83,68 @@ class FrozenExt4:
         self.guest.run(f"umount {self.MOUNT}; losetup -d {self.loopdev}; rm -f {self.IMAGE}", timeout=120)
 
 
+class DelayedLoop:
+    """A block device whose reads and writes take as long as its table says:
+    device-mapper's delay target (drivers/md/dm-delay.c) over a loop device, the
+    image on the guest's tmpfs (memory-backed: it keeps what is written). The
+    delays are loaded into the live table (`delays()`, a reload under suspend),
+    so what is made on it is made with none. Flushes are never delayed
+    (dm-delay's third class). The suspend does not freeze a filesystem on it
+    (--nolockfs: a freeze has side effects of its own, SlowJournalExt4's)."""
+
+    def __init__(self, guest: Guest, name: str, size_mb: int = 64):
+        self.guest, self.name = guest, name
+        self.image = f"/tmp/{name}.img"
+        guest.run(f"modprobe loop && modprobe dm-delay && rm -f {self.image} && truncate -s {size_mb}M {self.image}",
+                  check=True, timeout=120)
+        self.loopdev = guest.sh(f"losetup -f --show {self.image}").strip()
+        self.sectors = size_mb * 1024 * 1024 // 512
+        # dmsetup without udev: the guest's udev has no device-mapper rules to answer it
+        guest.run(f"dmsetup create --noudevsync {name} --table '{self._table(0, 0)}'", check=True)
+        # devtmpfs makes /dev/dm-N as the device is added; /dev/mapper's link is udev's, and may come later
+        self.path = "/dev/dm-" + guest.sh(f"dmsetup info -c --noheadings -o minor {name}").strip()
+
+    def _table(self, read_ms: int, write_ms: int) -> str:
+        d = self.loopdev
+        return f"0 {self.sectors} delay {d} 0 {read_ms} {d} 0 {write_ms} {d} 0 0"
+
+    def delays(self, read_ms: int = 0, write_ms: int = 0) -> None:
+        self.guest.run(f"dmsetup suspend --nolockfs --noudevsync {self.name} "
+                       f"&& dmsetup reload --noudevsync {self.name} --table '{self._table(read_ms, write_ms)}' "
+                       f"&& dmsetup resume --noudevsync {self.name}", check=True, timeout=120)
+
+    def remove(self) -> None:
+        self.guest.run(f"dmsetup remove --noudevsync {self.name}; losetup -d {self.loopdev}; rm -f {self.image}",
+                       timeout=120)
+
+
 class SlowJournalExt4:
-    """An ext4 filesystem whose writes each take `delay_s`: device-mapper's delay
-    target (drivers/md/dm-delay.c) over a loop device (image on the guest's
-    tmpfs). It is made, mounted and its journal committed once with no delay;
-    then the delay is loaded into the live table (a reload under suspend), so
-    neither mkfs nor mount waits. Reads are not delayed.
+    """An ext4 filesystem whose writes each take `delay_s` (a DelayedLoop). It is
+    made, mounted and its journal committed once with no delay; then the write
+    delay is loaded, so neither mkfs nor mount waits. Reads are not delayed.
 
     A commit writes the transaction's blocks and waits for them, then writes the
     commit record and waits for it (fs/jbd2/commit.c
     jbd2_journal_commit_transaction(), without async_commit): two delays.
-    Flushes are not delayed (dm-delay's third class), or the commit record's
-    preflush would add a third. The suspend for a reload does not freeze the fs
-    (--nolockfs): freezing flushes the journal (ext4_freeze() ->
-    jbd2_journal_flush() sets JBD2_FLUSHED), and the next commit would first
-    rewrite the journal's superblock, a third delay too. mount -o commit=600 keeps
-    the periodic commit (5 s by default) from committing a change before the
-    tasks fsync it; mkfs initialises the inode tables, so ext4lazyinit writes
-    nothing meanwhile."""
+    Flushes are not delayed, or the commit record's preflush would add a third.
+    The suspend for a reload does not freeze the fs: freezing flushes the journal
+    (ext4_freeze() -> jbd2_journal_flush() sets JBD2_FLUSHED), and the next
+    commit would first rewrite the journal's superblock, a third delay too.
+    mount -o commit=600 keeps the periodic commit (5 s by default) from
+    committing a change before the tasks fsync it; mkfs initialises the inode
+    tables, so ext4lazyinit writes nothing meanwhile."""
 
-    IMAGE, MOUNT, NAME = "/tmp/iowitness-journal.img", "/tmp/iowitness-journal", "iowitness-journal"
+    MOUNT = "/tmp/iowitness-journal"
 
     def __init__(self, guest: Guest, delay_s: float = NULLB_DELAY_S / 2):
         self.guest, self.delay_s = guest, delay_s
-        guest.run(f"modprobe loop && modprobe dm-delay && rm -f {self.IMAGE} && truncate -s 64M {self.IMAGE}",
-                  check=True, timeout=120)
-        self.loopdev = guest.sh(f"losetup -f --show {self.IMAGE}").strip()
-        self.sectors = 64 * 1024 * 1024 // 512
-        self._table(0)
-        # devtmpfs makes /dev/dm-N as the device is added; /dev/mapper's link is udev's, and may come later
-        self.dev = "/dev/dm-" + guest.sh(f"dmsetup info -c --noheadings -o minor {self.NAME}").strip()
+        self.device = DelayedLoop(guest, "iowitness-journal")
+        self.dev = self.device.path
         guest.run(f"mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0,nodiscard {self.dev} "
                   f"&& mkdir -p {self.MOUNT} && mount -o commit=600 {self.dev} {self.MOUNT} "
                   f"&& touch {self.MOUNT}/file && sync -f {self.MOUNT}/file", check=True, timeout=120)
         self.path = f"{self.MOUNT}/file"
-        self._table(int(delay_s * 1000))
-
-    def _table(self, write_ms: int) -> None:
-        """Create the device, or load a new write delay into it (dmsetup without
-        udev: the guest's udev has no device-mapper rules to answer it)."""
-        table = f"0 {self.sectors} delay {self.loopdev} 0 0 {self.loopdev} 0 {write_ms} {self.loopdev} 0 0"
-        if not self.guest.run(f"dmsetup status {self.NAME}").ok:
-            self.guest.run(f"dmsetup create --noudevsync {self.NAME} --table '{table}'", check=True)
-            return
-        self.guest.run(f"dmsetup suspend --nolockfs --noudevsync {self.NAME} "
-                       f"&& dmsetup reload --noudevsync {self.NAME} --table '{table}' "
-                       f"&& dmsetup resume --noudevsync {self.NAME}", check=True, timeout=120)
+        self.device.delays(write_ms=int(delay_s * 1000))
 
     def dirty(self) -> None:
         """Change the file's inode (its times) in the running transaction."""
@@ -139,6 +156,28 @@ class SlowJournalExt4:
         return int(self.guest.sh(f"pgrep '^jbd2/{self.dev.removeprefix('/dev/')}-'").split()[0])
 
     def remove(self) -> None:
-        self._table(0)  # unmounting commits: not at delay_s a write
-        self.guest.run(f"umount {self.MOUNT}; dmsetup remove --noudevsync {self.NAME}; "
-                       f"losetup -d {self.loopdev}; rm -f {self.IMAGE}", timeout=120)
+        self.device.delays()  # unmounting commits: not at delay_s a write
+        self.guest.run(f"umount {self.MOUNT}", timeout=120)
+        self.device.remove()
+
+
+class SlowSwap:
+    """Swap whose reads each take `delay_s` (a DelayedLoop): made and switched on
+    with no delay, then the read delay loaded. Swap-in readahead is switched off
+    (vm.page-cluster 0: mm/swap_state.c reads 2^page-cluster pages around the
+    fault), so each task's fault reads its own page and no other task's; put back
+    by `remove()`, which switches the swap off (it reads every page back, with
+    no delay by then)."""
+
+    def __init__(self, guest: Guest, delay_s: float = NULLB_DELAY_S):
+        self.guest, self.delay_s = guest, delay_s
+        self.device = DelayedLoop(guest, "iowitness-swap")
+        self.cluster = guest.sh("cat /proc/sys/vm/page-cluster").strip()
+        guest.run(f"mkswap -q {self.device.path} && swapon {self.device.path} "
+                  "&& echo 0 > /proc/sys/vm/page-cluster", check=True, timeout=120)
+        self.device.delays(read_ms=int(delay_s * 1000))
+
+    def remove(self) -> None:
+        self.device.delays()
+        self.guest.run(f"swapoff {self.device.path}; echo {self.cluster} > /proc/sys/vm/page-cluster", timeout=120)
+        self.device.remove()

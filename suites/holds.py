@@ -27,6 +27,8 @@ from suites.waits import (
     FILE,
     MS,
     SLOW_DEVICE,
+    SWAP_IN,
+    SWAP_IN_POLLED,
     TASKS,
     URING_IDLE,
     URING_IDLE_IOWAIT,
@@ -74,6 +76,37 @@ def uring_read_class(guest) -> Wait:
     """io_uring_enter waiting for a read in flight: I/O wait where the kernel waits
     in io_schedule(), S and nothing else before (judged, not skipped)."""
     return URING_READ if io_uring_not_iowait(guest) is None else URING_READ_SCHEDULE
+
+
+def swap_read_polls(guest) -> bool | None:
+    """Whether a one-page swap-in polls for its read: read_swap_cache_async()
+    takes do_poll until "swap: remove remnants of polling from
+    read_swap_cache_async" (2023). Read from the kernel's BTF (pfunct prints the
+    prototype); None: the kernel publishes no BTF."""
+    if not probes.has_btf(guest):
+        return None
+    return "do_poll" in guest.run("pfunct -F btf /sys/kernel/btf/vmlinux -f read_swap_cache_async").stdout
+
+
+def swap_in_not(guest, wait: Wait) -> str | None:
+    """Why `wait` (one of the two swap-in classes) is not how this kernel swaps a
+    page in, or None."""
+    polls = swap_read_polls(guest)
+    if polls is None:
+        return f"{guest.kernel.name}: no BTF to read whether a swap-in polls for its read"
+    if polls != (wait == SWAP_IN_POLLED):
+        return (f"{guest.kernel.name}: read_swap_cache_async() {'takes' if polls else 'has no'} do_poll, "
+                f"so a one-page swap-in {'polls' if polls else 'does not poll'} for its read")
+    return None
+
+
+def swap_in_class(guest) -> Wait:
+    """The swap-in this kernel does (skips without BTF to read it from)."""
+    for wait in (SWAP_IN, SWAP_IN_POLLED):
+        why = swap_in_not(guest, wait)
+        if why is None:
+            return wait
+    pytest.skip(why)
 
 
 def _filled(arg, scene: Scene, fixture) -> object:

@@ -68,7 +68,8 @@ DEVICE = "{device}"  # the slow null_blk device (suites/devices.py)
 MS = "{ms}"  # the hold's length, in ms
 FILE = "{file}"  # the path of the fixture it needs (the frozen ext4's file)
 # The fixtures a workload may need in place before the baseline (suites/conftest.py).
-SLOW_DEVICE, MODULE, FROZEN_FS, SLOW_JOURNAL = "slow_nullb", "dsleep", "frozen_ext4", "slow_journal_ext4"
+SLOW_DEVICE, MODULE, FROZEN_FS = "slow_nullb", "dsleep", "frozen_ext4"
+SLOW_JOURNAL, SLOW_SWAP = "slow_journal_ext4", "slow_swap"
 IDLE, HOG = False, True  # a matrix row with the tasks' CPU idle, or with a CPU hog on it
 _AIO = (pytest.mark.kconfig("CONFIG_AIO"),)
 _IO_URING = (pytest.mark.kconfig("CONFIG_IO_URING"),)
@@ -206,6 +207,32 @@ FAULT_READ = declare(
           "folio_wait_bit_common", "__folio_lock_killable", "filemap_fault", "__do_fault", "do_read_fault",
           "do_fault", "__handle_mm_fault", "handle_mm_fault", "do_user_addr_fault", "exc_page_fault"),
     make=("fault-mapped", DEVICE), needs=SLOW_DEVICE, rows=(IDLE,), behaviours=_STATE_FILTER)
+# A fault on an anonymous page that was swapped out and left the swap cache:
+# do_swap_page() submits the read of its slot and waits for the page lock the
+# read holds, killable, in io_schedule(). Delay accounting charges that wait to
+# blkio (kernel/delayacct.c __delayacct_blkio_end() charges blkio whatever the
+# sleep is for); its swapin delay is only the submission, which
+# delayacct_swapin_start()/_end() wrap (mm/page_io.c swap_read_folio()).
+_SWAP_FAULT = ("do_swap_page", "__handle_mm_fault", "handle_mm_fault", "do_user_addr_fault", "exc_page_fault")
+_SWAP = {"make": ("swap-in",), "needs": SLOW_SWAP, "rows": (IDLE,),
+         "marks": (pytest.mark.modules("loop", "dm-delay"), pytest.mark.kconfig("CONFIG_SWAP"),
+                   pytest.mark.needs_cmds("dmsetup", "mkswap", "swapon", "losetup", "pfunct"))}
+SWAP_IN = declare(
+    _wait("swap-in of an anonymous page", "D", True, True, TASK_KILLABLE,
+          "mm/memory.c do_swap_page() -> folio_lock_or_retry() -> __folio_lock_or_retry() -> io_schedule()",
+          "folio_wait_bit_common", "__folio_lock_or_retry", *_SWAP_FAULT), **_SWAP)
+# Until "swap: remove remnants of polling from read_swap_cache_async" (2023), a
+# swap-in whose readahead window is one page (mm/swap_state.c swapin_nr_pages():
+# a fault with no neighbour read just before, or vm.page-cluster 0) reads with
+# do_poll and waits inside swap_readpage(), uninterruptible, in
+# blk_io_schedule(): delayacct_swapin_start()/_end() wrap that wait, so the
+# whole wait is swapin delay as well as blkio delay. Which one a kernel does is
+# read from its BTF (suites/holds.py swap_read_polls()).
+SWAP_IN_POLLED = declare(
+    _wait("swap-in of an anonymous page, polled read", "D", True, True, TASK_UNINTERRUPTIBLE,
+          "mm/page_io.c swap_readpage(synchronous) -> blk_io_schedule()",
+          "swap_readpage", "read_swap_cache_async", "swap_vma_readahead", "swap_cluster_readahead",
+          "swapin_readahead", *_SWAP_FAULT), **_SWAP)
 MSLEEP_IOWAIT = declare(
     _wait("module msleep, in_iowait = 1", "D", True, True, TASK_UNINTERRUPTIBLE,
           "kernel/time/timer.c msleep(), with current->in_iowait set by the module", "msleep"),

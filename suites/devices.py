@@ -5,6 +5,8 @@ reads are slow."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager, suppress
+
 from vm.errors import CommandFailed
 from vm.guest import Guest
 
@@ -117,6 +119,19 @@ class DelayedLoop:
         self.guest.run(f"dmsetup remove --noudevsync {self.name}; losetup -d {self.loopdev}; rm -f {self.image}",
                        timeout=120)
 
+    @contextmanager
+    def removed_on_failure(self, undo: str = ""):
+        """What is made on it, or it is removed again (after `undo`, best effort):
+        left behind, the next test in this guest could not create it."""
+        try:
+            yield
+        except BaseException:
+            if self.guest.usable():
+                with suppress(Exception):  # the failure that got here is the one to report
+                    self.guest.run(f"{undo + '; ' if undo else ''}umount {self.path}", timeout=120)
+                    self.remove()
+            raise
+
 
 class SlowJournalExt4:
     """An ext4 filesystem whose writes each take `delay_s` (a DelayedLoop). It is
@@ -139,12 +154,12 @@ class SlowJournalExt4:
     def __init__(self, guest: Guest, delay_s: float = NULLB_DELAY_S / 2):
         self.guest, self.delay_s = guest, delay_s
         self.device = DelayedLoop(guest, "iowitness-journal")
-        self.dev = self.device.path
-        guest.run(f"mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0,nodiscard {self.dev} "
-                  f"&& mkdir -p {self.MOUNT} && mount -o commit=600 {self.dev} {self.MOUNT} "
-                  f"&& touch {self.MOUNT}/file && sync -f {self.MOUNT}/file", check=True, timeout=120)
-        self.path = f"{self.MOUNT}/file"
-        self.device.delays(write_ms=int(delay_s * 1000))
+        self.dev, self.path = self.device.path, f"{self.MOUNT}/file"
+        with self.device.removed_on_failure():
+            guest.run(f"mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0,nodiscard {self.dev} "
+                      f"&& mkdir -p {self.MOUNT} && mount -o commit=600 {self.dev} {self.MOUNT} "
+                      f"&& touch {self.path} && sync -f {self.path}", check=True, timeout=120)
+            self.device.delays(write_ms=int(delay_s * 1000))
 
     def dirty(self) -> None:
         """Change the file's inode (its times) in the running transaction."""
@@ -173,9 +188,11 @@ class SlowSwap:
         self.guest, self.delay_s = guest, delay_s
         self.device = DelayedLoop(guest, "iowitness-swap")
         self.cluster = guest.sh("cat /proc/sys/vm/page-cluster").strip()
-        guest.run(f"mkswap -q {self.device.path} && swapon {self.device.path} "
-                  "&& echo 0 > /proc/sys/vm/page-cluster", check=True, timeout=120)
-        self.device.delays(read_ms=int(delay_s * 1000))
+        with self.device.removed_on_failure(f"swapoff {self.device.path}; "
+                                            f"echo {self.cluster} > /proc/sys/vm/page-cluster"):
+            guest.run(f"mkswap -q {self.device.path} && swapon {self.device.path} "
+                      "&& echo 0 > /proc/sys/vm/page-cluster", check=True, timeout=120)
+            self.device.delays(read_ms=int(delay_s * 1000))
 
     def remove(self) -> None:
         self.device.delays()

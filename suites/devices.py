@@ -152,7 +152,7 @@ class SlowJournalExt4:
     MOUNT = "/tmp/iowitness-journal"
 
     def __init__(self, guest: Guest, delay_s: float = NULLB_DELAY_S / 2):
-        self.guest, self.delay_s = guest, delay_s
+        self.guest = guest
         self.device = DelayedLoop(guest, "iowitness-journal")
         self.dev, self.path = self.device.path, f"{self.MOUNT}/file"
         with self.device.removed_on_failure():
@@ -185,7 +185,7 @@ class SlowSwap:
     no delay by then)."""
 
     def __init__(self, guest: Guest, delay_s: float = NULLB_DELAY_S):
-        self.guest, self.delay_s = guest, delay_s
+        self.guest = guest
         self.device = DelayedLoop(guest, "iowitness-swap")
         self.cluster = guest.sh("cat /proc/sys/vm/page-cluster").strip()
         with self.device.removed_on_failure(f"swapoff {self.device.path}; "

@@ -41,6 +41,7 @@ from suites.watch import uring_state
 from suites.watch.cpus import task_cpu
 from suites.watch.hold import Hold, Span, hold, quote, watch
 from suites.watch.judge import check_hold
+from suites.watch.per_guest import PerGuest
 from vm import probes
 
 # One load sample (every 5 s + 1 tick, visible 10 ticks later) must fall inside
@@ -78,14 +79,21 @@ def uring_read_class(guest) -> Wait:
     return URING_READ if io_uring_not_iowait(guest) is None else URING_READ_SCHEDULE
 
 
-def swap_read_polls(guest) -> bool | None:
-    """Whether a one-page swap-in polls for its read: read_swap_cache_async()
-    takes do_poll until "swap: remove remnants of polling from
-    read_swap_cache_async" (2023). Read from the kernel's BTF (pfunct prints the
-    prototype); None: the kernel publishes no BTF."""
+def _swap_read_polls(guest) -> bool | None:
     if not probes.has_btf(guest):
         return None
     return "do_poll" in guest.run("pfunct -F btf /sys/kernel/btf/vmlinux -f read_swap_cache_async").stdout
+
+
+_SWAP_READ_POLLS: PerGuest[bool | None] = PerGuest(_swap_read_polls)
+
+
+def swap_read_polls(guest) -> bool | None:
+    """Whether a one-page swap-in polls for its read: read_swap_cache_async()
+    takes do_poll until "swap: remove remnants of polling from
+    read_swap_cache_async" (2023). Read once per guest from the kernel's BTF
+    (pfunct prints the prototype); None: the kernel publishes no BTF."""
+    return _SWAP_READ_POLLS.of(guest)
 
 
 def swap_in_not(guest, wait: Wait) -> str | None:
@@ -102,11 +110,10 @@ def swap_in_not(guest, wait: Wait) -> str | None:
 
 def swap_in_class(guest) -> Wait:
     """The swap-in this kernel does (skips without BTF to read it from)."""
-    for wait in (SWAP_IN, SWAP_IN_POLLED):
-        why = swap_in_not(guest, wait)
-        if why is None:
-            return wait
-    pytest.skip(why)
+    polls = swap_read_polls(guest)
+    if polls is None:
+        pytest.skip(swap_in_not(guest, SWAP_IN))
+    return SWAP_IN_POLLED if polls else SWAP_IN
 
 
 def _filled(arg, scene: Scene, fixture) -> object:

@@ -481,12 +481,26 @@ def test_the_kernels_delay_record_is_bounded_by_the_window_and_the_sleep():
 def test_iowait_sleeps_with_their_cpu_and_span():
     from suites.watch.offcpu import parse_iowait
     out = ("READY\niowait pid=700 cpu=0 from=10000000000\niowait pid=701 cpu=1 from=10500000000\n"
-           "woke pid=700 at=10040000000\nLost 3 events\nwoke pid=999 at=11000000000\n"
-           "iowait pid=700 cpu=0 from=12000000000\nwoke pid=700 at=12")
+           "woke pid=700 from=10000000000 at=10040000000\nLost 3 events\n"
+           "woke pid=999 from=10900000000 at=11000000000\n"
+           "iowait pid=700 cpu=0 from=12000000000\nwoke pid=700 from=12000000000 at=12")
     sleeps, lost = parse_iowait(out)
     assert [(s.pid, s.cpu, s.start, s.end) for s in sleeps] == [
         (700, 0, 10.0, 10.04), (701, 1, 10.5, None), (700, 0, 12.0, None)]
     assert lost == 3
+
+
+def test_a_wake_up_read_before_its_sleep_still_ends_it():
+    """A thread sleeps on CPU 0, is woken from CPU 1 and sleeps again there; CPU 1's
+    perf buffer is read first. Joined by the pid alone, the first sleep would stay
+    open to the window's end and overlap the second."""
+    from suites.watch.offcpu import parse_iowait
+    out = ("woke pid=310 from=20000000000 at=25100000000\n"
+           "iowait pid=310 cpu=1 from=25100300000\n"
+           "iowait pid=310 cpu=0 from=20000000000\n"
+           "woke pid=310 from=25100300000 at=30200000000\n")
+    sleeps, _ = parse_iowait(out)
+    assert sorted((s.cpu, s.start, s.end) for s in sleeps) == [(0, 20.0, 25.1), (1, 25.1003, 30.2)]
 
 
 def test_other_tasks_iowait_on_a_cpu_is_the_union_of_their_spans():

@@ -25,7 +25,7 @@ MIN_SLEEP_MS = 200  # shorter sleeps are noise for holds of seconds
 
 _LINE = re.compile(r"^sleep pid=(\d+) comm=(.*) state=([DS]) iowait=(\d) us=(\d+)$")
 _ASLEEP = re.compile(r"^iowait pid=(\d+) cpu=(\d+) from=(\d+)$")
-_WOKE = re.compile(r"^woke pid=(\d+) at=(\d+)$")
+_WOKE = re.compile(r"^woke pid=(\d+) from=(\d+) at=(\d+)$")
 _LOST = re.compile(r"^Lost (\d+) events$")  # bpftrace: its perf ring overflowed
 
 
@@ -64,6 +64,7 @@ class _Asleep:
 @dataclass(frozen=True)
 class _Woke:
     pid: int
+    since: int  # the start of the sleep it ends
     ns: int
 
 
@@ -84,7 +85,7 @@ def events(text: str) -> list[Event]:
         elif m := _ASLEEP.match(line):
             out.append(_Asleep(int(m[1]), int(m[2]), int(m[3])))
         elif m := _WOKE.match(line):
-            out.append(_Woke(int(m[1]), int(m[2])))
+            out.append(_Woke(int(m[1]), int(m[2]), int(m[3])))
         elif m := _LOST.match(line):
             out.append(_Lost(int(m[1])))
     return out
@@ -93,24 +94,31 @@ def events(text: str) -> list[Event]:
 class Folded:
     """The tracer's events so far, folded: its long sleeps, every sleep with
     in_iowait (its wake-up joined to it), and the events it said it lost.
-    Folded as they come, since a long-lived guest's run reaches millions."""
+    Folded as they come, since a long-lived guest's run reaches millions. A sleep
+    and its wake-up are joined by the sleep's start, in whichever order they come:
+    printed on two CPUs, they are read from two perf buffers in turn."""
 
     def __init__(self) -> None:
         self.sleeps: list[Sleep] = []
         self.iowait: list[IowaitSleep] = []
         self.lost = 0
-        self._open: dict[int, int] = {}  # pid -> its sleep's index in iowait
+        self._open: dict[tuple[int, int], int] = {}  # (pid, start) -> index in iowait
+        self._early: dict[tuple[int, int], int] = {}  # (pid, start) -> wake-up come first
 
     def add(self, evs: list[Event]) -> Folded:
         for e in evs:
             if isinstance(e, Sleep):
                 self.sleeps.append(e)
             elif isinstance(e, _Asleep):
-                self._open[e.pid] = len(self.iowait)
-                self.iowait.append(IowaitSleep(e.pid, e.cpu, e.ns / 1e9, None))
+                woke = self._early.pop((e.pid, e.ns), None)
+                if woke is None:
+                    self._open[(e.pid, e.ns)] = len(self.iowait)
+                self.iowait.append(IowaitSleep(e.pid, e.cpu, e.ns / 1e9, None if woke is None else woke / 1e9))
             elif isinstance(e, _Woke):
-                i = self._open.pop(e.pid, None)
-                if i is not None:
+                i = self._open.pop((e.pid, e.since), None)
+                if i is None:
+                    self._early[(e.pid, e.since)] = e.ns
+                else:
                     s = self.iowait[i]
                     self.iowait[i] = IowaitSleep(s.pid, s.cpu, s.start, e.ns / 1e9)
             else:

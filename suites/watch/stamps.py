@@ -80,11 +80,12 @@ def counted_from(events: list[Stamp], tid: int, slept: float, woke: float) -> Co
     gaps = [e for e in events if e.what == "unstamped" and e.tid == tid and slept <= e.t <= woke]
     if not gaps:
         return None
-    at = gaps[0].t
+    # By time, not by the order printed: bpftrace reads its per-CPU buffers in turn.
+    at = min(e.t for e in gaps)
     ended = any(e.what == "end" and e.tid == tid and e.t >= at for e in events)
-    before = [e for e in events if e.what == "stamp" and e.tid == tid and e.t < at]
+    before = [e.t for e in events if e.what == "stamp" and e.tid == tid and e.t < at]
     if before:
-        return Counted(at, before[-1].t, f"its previous stamp at {before[-1].t:.3f} s", ended)
+        return Counted(at, max(before), f"its previous stamp at {max(before):.3f} s", ended)
     return Counted(at, boot_instant(events), "boot (no stamp since it forked)", ended)
 
 

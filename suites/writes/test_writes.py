@@ -69,6 +69,7 @@ def test_msync_of_a_dirty_shared_mapping(scene):
 
 
 @pytest.mark.behaviour("fsync-journal-commit-not-iowait")
+@pytest.mark.catches("source-6.1-mut-jbd2-commit-record-not-iowait")
 def test_fsync_waiting_for_the_journal_commit(scene):
     """Each task fsyncs one file whose times were just changed (nothing else in
     the transaction); the journal thread's commit takes two slow writes. The

@@ -154,10 +154,11 @@ class SlowJournalExt4:
     def __init__(self, guest: Guest, delay_s: float = NULLB_DELAY_S / 2):
         self.guest = guest
         self.device = DelayedLoop(guest, "iowitness-journal")
-        self.dev, self.path = self.device.path, f"{self.MOUNT}/file"
+        self.path = f"{self.MOUNT}/file"
+        dev = self.device.path
         with self.device.removed_on_failure():
-            guest.run(f"mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0,nodiscard {self.dev} "
-                      f"&& mkdir -p {self.MOUNT} && mount -o commit=600 {self.dev} {self.MOUNT} "
+            guest.run(f"mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0,nodiscard {dev} "
+                      f"&& mkdir -p {self.MOUNT} && mount -o commit=600 {dev} {self.MOUNT} "
                       f"&& touch {self.path} && sync -f {self.path}", check=True, timeout=120)
             self.device.delays(write_ms=int(delay_s * 1000))
 
@@ -168,7 +169,7 @@ class SlowJournalExt4:
     def journal_thread(self) -> int:
         """The pid of its journal thread, named "jbd2/<device>-<journal inode>"
         (fs/ext4/super.c ext4_get_journal(), fs/jbd2/journal.c jbd2_journal_init_inode())."""
-        return int(self.guest.sh(f"pgrep '^jbd2/{self.dev.removeprefix('/dev/')}-'").split()[0])
+        return int(self.guest.sh(f"pgrep '^jbd2/{self.device.path.removeprefix('/dev/')}-'").split()[0])
 
     def remove(self) -> None:
         self.device.delays()  # unmounting commits: not at delay_s a write

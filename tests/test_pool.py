@@ -69,3 +69,24 @@ def test_other_boot_panics_are_not_retried(monkeypatch, console, accel):
     with pytest.raises(KernelPanic):
         pool.get(KERNEL)
     assert boots == ["debian-6.12"] and pool.emulator_retries == {}
+
+
+BOTH_CPUS = (DATA / "console-tcg-int3-race-both-cpus.log").read_text()
+
+
+@pytest.mark.parametrize("first", [RACE, BOTH_CPUS])
+def test_a_tests_own_guest_is_booted_again_after_the_race(monkeypatch, first):
+    """A guest booted outside the pool (an SSH guest, another root transport) gets
+    the pool's one exception; the second capture is a boot in which both vCPUs
+    hit the stale int3 ([#1] and [#2]) before the panic."""
+    _, boots = _pool(monkeypatch, [first, None])
+    g = pool_mod.boot_own(KERNEL, GuestOptions(), Path("/nonexistent"), "debian-6.12-ssh")
+    assert boots == ["debian-6.12-ssh", "debian-6.12-ssh.2"] and g.label == "debian-6.12-ssh.2"
+
+
+@pytest.mark.parametrize("consoles", [[ROOTFS], [RACE, RACE]])
+def test_a_tests_own_guest_fails_on_any_other_panic_or_a_second_race(monkeypatch, consoles):
+    _, boots = _pool(monkeypatch, list(consoles))
+    with pytest.raises(KernelPanic):
+        pool_mod.boot_own(KERNEL, GuestOptions(), Path("/nonexistent"), "debian-6.12-ssh")
+    assert len(boots) == len(consoles)

@@ -18,6 +18,7 @@ from vm import probes, rootfs
 from vm.errors import BootFailed
 from vm.guest import Guest
 from vm.options import GuestOptions
+from vm.pool import boot_own
 
 BOTH = {"CONFIG_NET_9P": "m", "CONFIG_NET_9P_VIRTIO": "m", "CONFIG_9P_FS": "m", "CONFIG_FUSE_FS": "y",
         "CONFIG_VIRTIO_FS": "y"}
@@ -128,10 +129,9 @@ def other_guest(request, tmp_path_factory):
     other = [t for t in rootfs.CHOICES if t in can and t != can[0]]
     if not other:
         pytest.skip(f"{k.name} mounts its root one way only: {', '.join(can)}")
-    g = Guest(k, GuestOptions(accel=request.config.getoption("vm_accel"), rootfs=other[0],
-                              boot_timeout=request.config.getoption("boot_timeout")),
-              tmp_path_factory.mktemp("other-rootfs-guest"), label=f"{k.name}-{other[0]}")
-    g.boot()
+    g = boot_own(k, GuestOptions(accel=request.config.getoption("vm_accel"), rootfs=other[0],
+                                 boot_timeout=request.config.getoption("boot_timeout")),
+                 tmp_path_factory.mktemp("other-rootfs-guest"), f"{k.name}-{other[0]}")
     yield g
     g.shutdown()
 

@@ -13,6 +13,7 @@ import pytest
 
 from vm.guest import Guest
 from vm.options import GuestOptions
+from vm.pool import boot_own
 
 pytestmark = pytest.mark.guest
 
@@ -21,9 +22,8 @@ pytestmark = pytest.mark.guest
 def ssh_guest(request, kernel, tmp_path_factory):
     opts = GuestOptions(accel=request.config.getoption("vm_accel"),
                         boot_timeout=request.config.getoption("boot_timeout"))
-    g = Guest(kernel, dataclasses.replace(opts, ssh=True), tmp_path_factory.mktemp("ssh-guest"),
-              label=f"{kernel.name}-ssh")
-    g.boot()
+    g = boot_own(kernel, dataclasses.replace(opts, ssh=True), tmp_path_factory.mktemp("ssh-guest"),
+                 f"{kernel.name}-ssh")
     yield g
     g.kill()
 

@@ -19,6 +19,25 @@ from vm.guest import Guest
 from vm.options import GuestOptions
 
 
+def emulator_race(g: Guest, e: GuestError) -> str | None:
+    """The int3 oops line if `e` is the guest's death by the stale-int3 race under TCG."""
+    if not isinstance(e, (KernelPanic, EmulatorFault)) or g.accel is None or g.accel.name != "tcg":
+        return None
+    return console.emulator_int3(g.console_text())
+
+
+def boot_own(kernel: CachedKernel, options: GuestOptions, log_dir: Path, label: str) -> Guest:
+    """A guest of a test's own, outside the pool, with the pool's one exception:
+    a boot killed by the stale-int3 race is booted once more (as `label`.2)."""
+    g = Guest(kernel, options, log_dir, label=label)
+    try:
+        return g.boot()
+    except GuestError as e:
+        if emulator_race(g, e) is None:
+            raise
+    return Guest(kernel, options, log_dir, label=f"{label}.2").boot()
+
+
 class GuestPool:
     def __init__(self, options: GuestOptions, log_dir: Path, on_boot=None):
         self.options = options
@@ -47,7 +66,7 @@ class GuestPool:
         try:
             g.boot()
         except GuestError as e:
-            race = self._emulator_race(g, e)
+            race = emulator_race(g, e)
             if race and kernel.name not in self.emulator_retries:
                 self.emulator_retries[kernel.name] = f"{label}: {race}"
                 return self.get(kernel)
@@ -59,12 +78,6 @@ class GuestPool:
         if self.on_boot:
             self.on_boot(g)
         return g
-
-    @staticmethod
-    def _emulator_race(g: Guest, e: GuestError) -> str | None:
-        if not isinstance(e, (KernelPanic, EmulatorFault)) or g.accel is None or g.accel.name != "tcg":
-            return None
-        return console.emulator_int3(g.console_text())
 
     def release(self, name: str) -> None:
         g = self.guests.pop(name, None)

@@ -188,14 +188,14 @@ class SlowSwap:
     def __init__(self, guest: Guest, delay_s: float = NULLB_DELAY_S):
         self.guest = guest
         self.device = DelayedLoop(guest, "iowitness-swap")
-        self.cluster = guest.sh("cat /proc/sys/vm/page-cluster").strip()
-        with self.device.removed_on_failure(f"swapoff {self.device.path}; "
-                                            f"echo {self.cluster} > /proc/sys/vm/page-cluster"):
+        cluster = guest.sh("cat /proc/sys/vm/page-cluster").strip()
+        self._off = f"swapoff {self.device.path}; echo {cluster} > /proc/sys/vm/page-cluster"
+        with self.device.removed_on_failure(self._off):
             guest.run(f"mkswap -q {self.device.path} && swapon {self.device.path} "
                       "&& echo 0 > /proc/sys/vm/page-cluster", check=True, timeout=120)
             self.device.delays(read_ms=int(delay_s * 1000))
 
     def remove(self) -> None:
         self.device.delays()
-        self.guest.run(f"swapoff {self.device.path}; echo {self.cluster} > /proc/sys/vm/page-cluster", timeout=120)
+        self.guest.run(self._off, timeout=120)
         self.device.remove()

@@ -83,9 +83,9 @@ def counted_from(events: list[Stamp], tid: int, slept: float, woke: float) -> Co
     # By time, not by the order printed: bpftrace reads its per-CPU buffers in turn.
     at = min(e.t for e in gaps)
     ended = any(e.what == "end" and e.tid == tid and e.t >= at for e in events)
-    before = [e.t for e in events if e.what == "stamp" and e.tid == tid and e.t < at]
-    if before:
-        return Counted(at, max(before), f"its previous stamp at {max(before):.3f} s", ended)
+    since = max((e.t for e in events if e.what == "stamp" and e.tid == tid and e.t < at), default=None)
+    if since is not None:
+        return Counted(at, since, f"its previous stamp at {since:.3f} s", ended)
     return Counted(at, boot_instant(events), "boot (no stamp since it forked)", ended)
 
 
